@@ -1,0 +1,1 @@
+"""tipsd.analysis: stored studies to tables, heatmaps, importance, statistics and reports."""

@@ -1,0 +1,1 @@
+"""tipsd.model.data: PoseTrack18-format loading, the synthetic video generator, the crop cache."""

@@ -1,0 +1,1 @@
+"""tipsd.model.eval: PoseTrack mAP (as poseval computes it), COCO OKS AP, prediction export."""

@@ -1,0 +1,1 @@
+"""tipsd.model.net: the TIPSD-style network and its loss terms."""

@@ -1,0 +1,1 @@
+"""tipsd.sweep: study specs, Optuna sweeps, storage, workers and the `tipsd` command line."""
