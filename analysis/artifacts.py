@@ -1,0 +1,32 @@
+"""Where a study's artifacts (report figures) live, so `tipsd report` and `tipsd dashboard` agree.
+
+Convention: for a SQLite storage ``sqlite:///DIR/NAME.db`` the artifact folder is ``DIR/NAME-artifacts``;
+for any other storage (PostgreSQL, in-memory) it is ``./tipsd-artifacts``. Both commands take
+``--artifact-dir`` to override it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def default_artifact_dir(storage_url: str) -> Path:
+    """The artifact folder that belongs to `storage_url` (see the module docstring).
+
+    Example:
+        >>> default_artifact_dir("sqlite:///runs/tipsd.db").as_posix()
+        'runs/tipsd-artifacts'
+    """
+    prefix = "sqlite:///"
+    if storage_url.startswith(prefix) and storage_url[len(prefix):] not in ("", ":memory:"):
+        db = Path(storage_url[len(prefix):])
+        return db.with_name(db.stem + "-artifacts")
+    return Path("tipsd-artifacts")
+
+
+def artifact_store(storage_url: str, artifact_dir: str | Path | None = None):
+    """An `optuna.artifacts.FileSystemArtifactStore` for `storage_url` (folder created if missing)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    path = Path(artifact_dir) if artifact_dir else default_artifact_dir(storage_url)
+    path.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(path))
