@@ -1,0 +1,143 @@
+"""The TIPSD-style video pose estimator: shared backbone, complementary branch, interim synthesizer.
+
+One forward pass over a clip of three aligned crops (t-delta, t, t+delta):
+
+    frames (B, 3, 3, H, W) --backbone (shared)--> feats (B, 3, C, h, w)       h, w = H/4, W/4
+    F_prev, F_key, F_next = feats[:, 0], feats[:, 1], feats[:, 2]
+    Z_c   = complementary(F_prev, F_next)             (B, C, h, w)  what the neighbours add
+    F_fus = fuse(F_key, Z_c)                          (B, C, h, w)
+    heatmaps = head(F_fus)                            (B, K, h, w)  the key-frame estimate
+    groups   = part-group features of F_fus           (B, 3, D)     head, arms, legs
+    z_key, z_comp = pooled embeddings of F_key, Z_c   (B, D)
+    synthesize(F_prev, F_next, alpha) -> (B, K, h, w) the interim pose at t-delta + alpha*2*delta
+
+The loss weights are not part of the network: every module is used the same way whatever the five
+gamma are, so many weight settings can share one architecture (and one stacked, vmapped model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tipsd.model.net.backbone import HRBackbone, ResidualBlock, group_norm
+
+NUM_JOINTS = 17
+# PoseTrack18 keypoint slots of each part group (head incl. the never-labelled ears; arms incl.
+# shoulders; legs incl. hips).
+PART_GROUPS: dict[str, tuple[int, ...]] = {
+    "head": (0, 1, 2, 3, 4),
+    "arms": (5, 6, 7, 8, 9, 10),
+    "legs": (11, 12, 13, 14, 15, 16),
+}
+
+
+@dataclass
+class NetOutput:
+    """What `TIPSDNet.forward` returns (shapes with B clips, K joints, D = feat_dim)."""
+
+    heatmaps: torch.Tensor  # (B, K, h, w) key-frame estimate (from the fused features)
+    groups: torch.Tensor  # (B, G=3, D) part-group features
+    z_key: torch.Tensor  # (B, D) key-frame embedding
+    z_comp: torch.Tensor  # (B, D) complementary embedding
+    feats_prev: torch.Tensor  # (B, C, h, w) backbone features of t-delta (for the synthesizer)
+    feats_next: torch.Tensor  # (B, C, h, w) backbone features of t+delta
+
+
+def _conv1x1_norm(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), group_norm(c_out))
+
+
+class TIPSDNet(nn.Module):
+    """Three-frame pose estimator with the modules the five TIPSD loss terms act on.
+
+    Args:
+        widths: backbone branch widths (see `HRBackbone`).
+        blocks: residual blocks per branch per stage.
+        feat_dim: D, the dimension of the part-group, key and complementary embeddings.
+        num_joints: K.
+    """
+
+    def __init__(self, widths: tuple[int, ...], blocks: int = 1, feat_dim: int = 32,
+                 num_joints: int = NUM_JOINTS):
+        super().__init__()
+        self.num_joints = num_joints
+        self.backbone = HRBackbone(widths, blocks)
+        c = self.backbone.out_channels
+        # Complementary branch: what t-delta and t+delta say about the key frame.
+        self.complementary = nn.Sequential(
+            nn.Conv2d(2 * c, c, 3, padding=1, bias=False), group_norm(c), nn.ReLU(), ResidualBlock(c)
+        )
+        self.fuse = _conv1x1_norm(2 * c, c)
+        self.fuse_block = ResidualBlock(c)
+        self.head = nn.Conv2d(c, num_joints, 1)
+        # Interim synthesizer: neighbour features + the interpolation factor as a constant plane.
+        self.synth = nn.Sequential(
+            nn.Conv2d(2 * c + 1, c, 3, padding=1, bias=False), group_norm(c), nn.ReLU(), ResidualBlock(c),
+            nn.Conv2d(c, num_joints, 1),
+        )
+        # Embeddings for the information-theoretic terms.
+        self.group_proj = nn.ModuleList(nn.Linear(c, feat_dim) for _ in PART_GROUPS)
+        self.key_proj = nn.Linear(c, feat_dim)
+        self.comp_proj = nn.Linear(c, feat_dim)
+        # Encodes the ground-truth key-frame pose (the task variable Y of L_com); training only.
+        self.label_encoder = nn.Sequential(
+            nn.Linear(3 * num_joints, 2 * feat_dim), nn.ReLU(), nn.Linear(2 * feat_dim, feat_dim)
+        )
+        self._group_index = [list(idx) for idx in PART_GROUPS.values()]
+
+    def forward(self, frames: torch.Tensor) -> NetOutput:
+        """Run the estimator on `frames` (B, 3, 3, H, W): frame order t-delta, t, t+delta."""
+        b, t = frames.shape[:2]
+        feats = self.backbone(frames.flatten(0, 1))  # (B*3, C, h, w)
+        feats = feats.unflatten(0, (b, t))  # (B, 3, C, h, w)
+        f_prev, f_key, f_next = feats[:, 0], feats[:, 1], feats[:, 2]
+        z_c = self.complementary(torch.cat([f_prev, f_next], 1))  # (B, C, h, w)
+        fused = F.relu(f_key + self.fuse(torch.cat([f_key, z_c], 1)))
+        fused = self.fuse_block(fused)  # (B, C, h, w)
+        heatmaps = self.head(fused)  # (B, K, h, w)
+
+        # Part-group features: attention-pool the fused map with each joint's predicted heatmap
+        # (softmax over space), then average the joints of a group.
+        attn = heatmaps.flatten(2).softmax(-1)  # (B, K, h*w)
+        joint_feats = attn @ fused.flatten(2).transpose(1, 2)  # (B, K, C)
+        groups = torch.stack(
+            [proj(joint_feats[:, idx].mean(1)) for proj, idx in zip(self.group_proj, self._group_index)], 1
+        )  # (B, 3, D)
+        z_key = self.key_proj(f_key.mean((2, 3)))  # (B, D)
+        z_comp = self.comp_proj(z_c.mean((2, 3)))  # (B, D)
+        return NetOutput(heatmaps, groups, z_key, z_comp, f_prev, f_next)
+
+    def synthesize(self, feats_prev: torch.Tensor, feats_next: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Heatmaps of the interim pose at factor `alpha` (B,) in [0, 1] between t-delta and t+delta.
+
+        Returns `(B, K, h, w)`; alpha = 0.5 is the key frame's time.
+        """
+        plane = alpha.view(-1, 1, 1, 1).expand(-1, 1, *feats_prev.shape[-2:])  # (B, 1, h, w)
+        return self.synth(torch.cat([feats_prev, feats_next, plane.to(feats_prev.dtype)], 1))
+
+    def encode_labels(self, keypoints: torch.Tensor, weight: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Embed the ground-truth key-frame pose: keypoints (B, K, 2) in input pixels, weight (B, K).
+
+        Coordinates are scaled to [-1, 1] by the input `size` (H, W); unlabelled joints are zeroed
+        and flagged by the weight channel. Returns `(B, D)`.
+        """
+        h, w = size
+        scale = keypoints.new_tensor([w, h])
+        xy = (keypoints / scale * 2 - 1) * weight[..., None]  # (B, K, 2)
+        return self.label_encoder(torch.cat([xy, weight[..., None]], -1).flatten(1))
+
+
+class SingleFrameNet(nn.Module):
+    """Backbone + heatmap head on one frame: the baseline that benchmarks compare against."""
+
+    def __init__(self, widths: tuple[int, ...], blocks: int = 1, num_joints: int = NUM_JOINTS):
+        super().__init__()
+        self.backbone = HRBackbone(widths, blocks)
+        self.head = nn.Conv2d(self.backbone.out_channels, num_joints, 1)
+
+    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> heatmaps (B, K, H/4, W/4)."""
+        return self.head(self.backbone(frame))
