@@ -1,0 +1,186 @@
+"""PoseTrack18 JSON files: write predictions in the layout poseval reads, read a folder of videos.
+
+poseval (py/convert.py, ``Video.from_new``) needs per video: ``images`` (with ``id`` and
+``file_name``, in GT order), ``annotations`` (``image_id``, ``track_id``, ``keypoints`` as 17
+x, y, score triplets, ``scores`` per joint; ``score`` per person is kept) and ``categories`` with
+exactly one ``person`` category listing the 17 keypoint names. `write_predictions` adds the
+category block and missing ``track_id`` / ``id`` fields; everything else is written as given.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from tipsd.model.errors import DataError
+from tipsd.model.eval.posetrack_json import KEYPOINT_NAMES, NUM_KEYPOINTS
+
+# poseval's PoseTrack18 skeleton (1-based keypoint indices), part of the category block.
+SKELETON = [
+    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
+    [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
+]
+CATEGORIES = [{
+    "supercategory": "person", "id": 1, "name": "person", "keypoints": list(KEYPOINT_NAMES),
+    "skeleton": SKELETON,
+}]
+
+
+def _video_file(out_dir: Path, name: str) -> Path:
+    if not name or name != Path(name).name or name in (".", ".."):
+        raise DataError(f"video name {name!r}: must be a plain file name (no folders)")
+    return out_dir / f"{name}.json"
+
+
+def with_poseval_fields(video: Mapping) -> dict:
+    """A copy of a prediction video dict with what poseval requires and we can supply: the
+    ``categories`` block and, per annotation, ``track_id`` (its rank on its image) and ``id``."""
+    out = dict(video)
+    out.setdefault("images", [])
+    out["categories"] = video.get("categories") or CATEGORIES
+    per_image: dict = {}
+    anns = []
+    for i, ann in enumerate(video.get("annotations", [])):
+        ann = dict(ann)
+        rank = per_image.get(ann.get("image_id"), 0)
+        per_image[ann.get("image_id")] = rank + 1
+        ann.setdefault("track_id", rank)
+        ann.setdefault("id", i)
+        ann.setdefault("category_id", 1)
+        anns.append(ann)
+    out["annotations"] = anns
+    return out
+
+
+def write_predictions(pred_videos: Mapping[str, Mapping], out_dir: str | os.PathLike) -> list[Path]:
+    """Write one PoseTrack18 JSON per video, ``out_dir/<video>.json``, readable by poseval.
+
+    Args:
+        pred_videos: ``{video_name: {"images": [...], "annotations": [...]}}``. Copy the GT
+            ``images`` list in (poseval pairs frames by position and maps file names to ids).
+        out_dir: created if missing.
+
+    Returns:
+        The written paths, in sorted video order.
+
+    Example:
+        >>> write_predictions({"000342_mpii_test": {"images": [], "annotations": []}}, "preds")
+        ... # doctest: +SKIP
+        [PosixPath('preds/000342_mpii_test.json')]
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in sorted(pred_videos):
+        path = _video_file(out, name)
+        tmp = path.with_suffix(".json.tmp")
+        # Write then rename, so a crashed export never leaves a half file poseval would choke on.
+        with open(tmp, "w") as fh:
+            json.dump(with_poseval_fields(pred_videos[name]), fh, default=_json_default)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Load one JSON file; a missing, unreadable or corrupt file is a one-line `DataError`."""
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: corrupt JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read: {err}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object with 'images' and 'annotations', got {type(data).__name__}")
+    return data
+
+
+def video_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """``{video_name: path}`` of the ``*.json`` files in a folder (sorted); a missing folder or
+    one without JSON files is a `DataError`."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = {p.stem: p for p in sorted(root.glob("*.json")) if p.is_file()}
+    if not files:
+        raise DataError(f"{folder}: no .json video files in this folder")
+    return files
+
+
+def load_video_dir(folder: str | os.PathLike) -> dict[str, dict]:
+    """Read every ``*.json`` of a folder: ``{video_name (file stem): decoded dict}``.
+
+    Example:
+        >>> load_video_dir("posetrack18/annotations/val")  # doctest: +SKIP
+        {'000342_mpii_test': {'images': [...], 'annotations': [...], ...}, ...}
+    """
+    return {name: read_json(path) for name, path in video_files(folder).items()}
+
+
+def prediction_video(
+    images: Sequence[Mapping],
+    image_ids: Iterable[int],
+    keypoints: np.ndarray,
+    *,
+    joint_scores: np.ndarray | None = None,
+    person_scores: Sequence[float] | None = None,
+    track_ids: Sequence[int] | None = None,
+) -> dict:
+    """Build one prediction video dict from arrays (N predicted people).
+
+    Args:
+        images: the GT video's ``images`` list (copied, so the export lines up with the GT).
+        image_ids: (N,) GT image id of each person.
+        keypoints: (N, 17, 2) or (N, 17, 3) x, y[, score] in original-image pixels.
+        joint_scores: (N, 17) per-joint scores; default: keypoints[..., 2], else 1.
+        person_scores: (N,) person scores; default: the mean joint score.
+        track_ids: (N,); default: the person's rank on its image.
+
+    Returns:
+        ``{"images": [...], "annotations": [...]}`` for `evaluate` / `write_predictions`.
+
+    Example:
+        >>> v = prediction_video([{"id": 7}], [7], np.zeros((1, 17, 2)) + 3.0)
+        >>> v["annotations"][0]["keypoints"][:3], v["annotations"][0]["score"]
+        ([3.0, 3.0, 1.0], 1.0)
+    """
+    kp = np.asarray(keypoints, float)
+    ids = [int(i) for i in image_ids]
+    if kp.ndim != 3 or kp.shape[1] != NUM_KEYPOINTS or kp.shape[2] not in (2, 3) or kp.shape[0] != len(ids):
+        raise DataError(f"prediction keypoints: shape {kp.shape} is not (N={len(ids)}, 17, 2 or 3)")
+    if joint_scores is None:
+        joint_scores = kp[:, :, 2] if kp.shape[2] == 3 else np.ones(kp.shape[:2])
+    js = np.asarray(joint_scores, float).reshape(len(ids), NUM_KEYPOINTS)
+    triplets = np.concatenate([kp[:, :, :2], js[:, :, None]], axis=2)  # (N, 17, 3)
+    rank: dict[int, int] = {}
+    anns = []
+    for n, image_id in enumerate(ids):
+        r = rank.get(image_id, 0)
+        rank[image_id] = r + 1
+        anns.append({
+            "image_id": image_id, "id": n, "category_id": 1,
+            "track_id": int(track_ids[n]) if track_ids is not None else r,
+            "keypoints": triplets[n].ravel().tolist(), "scores": js[n].tolist(),
+            "score": float(person_scores[n]) if person_scores is not None else float(js[n].mean()),
+        })
+    return {"images": [dict(im) for im in images], "annotations": anns}
+
+
+__all__ = [
+    "CATEGORIES", "load_video_dir", "prediction_video", "read_json", "video_files",
+    "with_poseval_fields", "write_predictions",
+]
