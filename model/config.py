@@ -15,6 +15,8 @@ from tipsd.model.errors import ConfigError
 
 # The five loss weights, in the order the paper names them. Every layer of tipsd uses these names.
 GAMMA_NAMES = ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
+# The unweighted loss terms every run reports (tipsd.model.net.losses.TERM_NAMES, plus the total).
+LOSS_NAMES = ("L_loc", "L_s", "L_com", "L_var", "L_red", "total")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads on the CPU (0 = leave torch's default)
     num_workers: int = 0  # DataLoader worker processes
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    # --- testing aid: make one loss term non-finite at one step, so a real divergence can be tested
+    debug_nan_term: str = ""  # "" = off; else one of L_loc, L_s, L_com, L_var, L_red, total
+    debug_nan_step: int = 0  # global optimisation step (0-based) at which debug_nan_term becomes NaN
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -137,6 +142,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"config key lr: {cfg.lr!r} must be > 0")
     if cfg.sigma <= 0:
         raise ConfigError(f"config key sigma: {cfg.sigma!r} must be > 0")
+    if cfg.debug_nan_term and cfg.debug_nan_term not in LOSS_NAMES:
+        raise ConfigError(
+            f"config key debug_nan_term: {cfg.debug_nan_term!r} is not one of {', '.join(LOSS_NAMES)}"
+        )
+    if cfg.debug_nan_step < 0:
+        raise ConfigError(f"config key debug_nan_step: {cfg.debug_nan_step!r} must be >= 0")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:")):
         raise ConfigError(f"config key device: {dev!r} is not one of auto, cpu, cuda, cuda:N")
@@ -186,6 +197,6 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 
 __all__ = [
-    "GAMMA_NAMES", "PRESETS", "TrainConfig", "config_keys", "config_to_dict", "make_config",
+    "GAMMA_NAMES", "LOSS_NAMES", "PRESETS", "TrainConfig", "config_keys", "config_to_dict", "make_config",
     "parse_overrides", "validate",
 ]

@@ -1,0 +1,267 @@
+"""`train(config)`: the one training function every trial of every study calls.
+
+Reads top to bottom: device and seeds, data, network and optimiser, (resume), then per epoch a pass
+over shuffled training clips and a validation pass scored with the PoseTrack mAP. Everything random
+is drawn from generators seeded by (seed, epoch), so a run is a function of its config (on the CPU),
+and a resumed run continues exactly where the interrupted one would have been.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from tipsd.model.checkpoint import load_checkpoint, save_checkpoint, write_config
+from tipsd.model.config import GAMMA_NAMES, LOSS_NAMES, TrainConfig, config_to_dict
+from tipsd.model.errors import ConfigError, DataError, DivergenceError
+from tipsd.model.net.losses import TERM_NAMES, total_loss
+from tipsd.model.net.tipsd_net import TIPSDNet
+from tipsd.model.predict import build_predictions, decode_heatmaps, to_image_coords
+from tipsd.model.train_step import loss_terms
+
+METRIC_KEYS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced (see docs/architecture.md, "Training API")."""
+
+    metrics: dict[str, float]  # Head ... Ankle, Total, oks_ap (percent, val split)
+    joint_ap: dict[str, float]  # AP per evaluated joint (percent)
+    losses: dict[str, float]  # unweighted terms + total, averaged over the last epoch
+    history: list[dict[str, float]] = field(default_factory=list)  # epoch, Total, train_loss, seconds
+    duration_s: float = 0.0  # wall-clock of the whole call
+    frames_per_s: float = 0.0  # training clips (key frames, each with 2 neighbours) per second
+    peak_mem_mb: float = 0.0  # CPU: peak RSS of the process; CUDA: max_memory_allocated
+    device: str = "cpu"
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field."""
+        return asdict(self)
+
+
+def select_device(requested: str, cuda_available: bool | None = None) -> torch.device:
+    """The torch device for config key `device`.
+
+    "auto" is CUDA when available, else the CPU (the clean fallback). An explicit "cuda"/"cuda:N"
+    without a usable GPU is a ConfigError rather than a crash deep inside torch.
+    """
+    available = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if requested == "auto":
+        return torch.device("cuda" if available else "cpu")
+    if requested.startswith("cuda"):
+        if not available:
+            raise ConfigError(f"config key device: {requested!r} requested but CUDA is not available; use auto or cpu")
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"config key device: {requested!r} but only {torch.cuda.device_count()} GPU(s)")
+    return torch.device(requested)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: CUDA max_memory_allocated, or the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A generator for one epoch's random draws, independent of every other epoch (resume-safe)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _video_index(videos: list[dict]) -> tuple[dict[str, dict], dict[int, str]]:
+    """GT videos keyed by name (file stem) and the image id -> video name map."""
+    gt, video_of_image = {}, {}
+    for i, video in enumerate(videos):
+        name = Path(video.get("_file", f"video{i:04d}")).stem
+        gt[name] = {k: v for k, v in video.items() if k != "_file"}
+        for image in video["images"]:
+            video_of_image[int(image["id"])] = name
+    return gt, video_of_image
+
+
+@torch.no_grad()
+def validate(net: TIPSDNet, loader: DataLoader, videos: list[dict], device: torch.device, amp: bool) -> dict:
+    """Predict every validation sample and score it; returns `tipsd.model.eval.evaluate`'s dict.
+
+    When the split is capped (max_val_samples), only the images that have a sample are scored.
+    """
+    from tipsd.model.eval import evaluate
+
+    net.eval()
+    ids, tracks, xys, scores = [], [], [], []
+    for batch in loader:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = net(batch["frames"].to(device, non_blocking=True))
+        xy_hm, maxval = decode_heatmaps(out.heatmaps.float().cpu())  # (B, K, 2), (B, K)
+        xys.append(to_image_coords(xy_hm, batch["affine"]))
+        scores.append(maxval.clamp(0, 1))
+        ids += batch["image_id"].tolist()
+        tracks += batch["track_id"].tolist()
+    net.train()
+    gt, video_of_image = _video_index(videos)
+    seen = set(ids)
+    for video in gt.values():  # score only what was predicted (a no-op for an uncapped split)
+        video["images"] = [im for im in video["images"] if int(im["id"]) in seen] or video["images"][:0]
+        video["annotations"] = [a for a in video["annotations"] if int(a["image_id"]) in seen]
+    gt = {name: v for name, v in gt.items() if v["images"]}
+    preds = build_predictions(ids, tracks, torch.cat(xys), torch.cat(scores), video_of_image)
+    return evaluate(gt, preds)
+
+
+def _check_finite(terms: torch.Tensor, total: torch.Tensor, step: int) -> None:
+    """Raise DivergenceError naming the first non-finite term (or the total)."""
+    values = torch.cat([terms.detach(), total.detach().view(1)]).tolist()
+    for name, value in zip(LOSS_NAMES, values):
+        if not math.isfinite(value):
+            raise DivergenceError(step, name, value)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    on_epoch: Callable[[int, float], None] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train one TIPSD model with `config`'s loss weights and return its validation metrics.
+
+    Args:
+        config: a validated `TrainConfig` (build it with `make_config`).
+        on_epoch: called as `on_epoch(epoch, val_total_map)` after each epoch; whatever it raises
+            (e.g. `optuna.TrialPruned`) propagates.
+        checkpoint_dir: if given, a checkpoint and `config.json` are written there after each epoch.
+        resume: continue from the checkpoint in `checkpoint_dir` (a fresh run if there is none).
+
+    Returns:
+        `TrainResult` (metrics on the val split, last-epoch unweighted loss terms, history, timings).
+
+    Raises:
+        DivergenceError: a loss term became NaN/Inf (names the step and the term).
+        ConfigError / DataError: bad device, dataset, or a checkpoint from a different config.
+
+    Example:
+        >>> from tipsd.model.config import make_config
+        >>> result = train(make_config("tiny"))  # doctest: +SKIP
+        >>> result.metrics["Total"]  # doctest: +SKIP
+    """
+    from tipsd.model.data import PoseTrackClips, load_split, resolve_dataset
+
+    started = time.perf_counter()
+    cfg = config
+    device = select_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    use_amp = cfg.amp and device.type == "cuda"  # bf16 autocast is a GPU speed-up only
+    torch.manual_seed(cfg.seed)  # network initialisation
+
+    # ---- data
+    root = resolve_dataset(cfg.data, cfg.cache_dir)
+    size = (cfg.input_height, cfg.input_width)
+    common = dict(input_size=size, delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed, cache_dir=cfg.cache_dir)
+    train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples, **common)
+    val_set = PoseTrackClips(root, "val", train=False, max_samples=cfg.max_val_samples, **common)
+    if len(train_set) < 2 or len(val_set) < 1:
+        raise DataError(f"{cfg.data}: needs at least 2 train and 1 val samples, has {len(train_set)} and {len(val_set)}")
+    val_videos = load_split(root, "val")
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
+                            pin_memory=device.type == "cuda")
+    batch_size = min(cfg.batch_size, len(train_set))
+    steps_per_epoch = len(train_set) // batch_size  # drop the ragged last batch: batch statistics need B >= 2
+    total_steps = steps_per_epoch * cfg.epochs
+
+    # ---- network, optimiser, schedule
+    net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Linear warm-up over the first 5 % of steps (Adam on a fresh net), then cosine decay to 0.
+    warmup = max(1, total_steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
+    )
+    gammas = torch.tensor([getattr(cfg, g) for g in GAMMA_NAMES], device=device)  # (5,) a tensor input, not a constant
+
+    history: list[dict[str, float]] = []
+    start_epoch, step, losses, metrics = 0, 0, {}, None
+    if checkpoint_dir is not None:
+        write_config(cfg, checkpoint_dir)
+        state = load_checkpoint(checkpoint_dir, cfg) if resume else None
+        if state is not None:
+            net.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            start_epoch, step = state["epoch"] + 1, state["step"]
+            history, losses, metrics = state["history"], state["losses"], state["metrics"]
+
+    train_seconds, train_clips = 0.0, 0
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        gen = _epoch_generator(cfg.seed, epoch)
+        if hasattr(train_set, "set_epoch"):  # augmentation draws tied to (seed, epoch), if supported
+            train_set.set_epoch(epoch)
+        order = torch.randperm(len(train_set), generator=gen)[: steps_per_epoch * batch_size].tolist()
+        loader = DataLoader(train_set, batch_size=batch_size, sampler=order, num_workers=cfg.num_workers,
+                            pin_memory=device.type == "cuda", drop_last=True)
+        sums = torch.zeros(len(LOSS_NAMES))
+        for batch in loader:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            alpha = torch.rand(batch_size, generator=gen).to(device)  # (B,) interim factors
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                terms, _ = loss_terms(net, batch, alpha, cfg.sigma)  # (5,) float32
+            if cfg.debug_nan_term and step == cfg.debug_nan_step and cfg.debug_nan_term != "total":
+                nan_mask = torch.tensor([n == cfg.debug_nan_term for n in TERM_NAMES], device=device)
+                terms = torch.where(nan_mask, torch.full_like(terms, float("nan")), terms)
+            loss = total_loss(terms, gammas)
+            if cfg.debug_nan_term == "total" and step == cfg.debug_nan_step:
+                loss = loss * float("nan")
+            # Check before the update, so a diverged step never writes NaN into the weights.
+            _check_finite(terms, loss, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # Large gamma (5) can spike gradients early on; clipping keeps such cells trainable.
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+            schedule.step()
+            sums += torch.cat([terms.detach(), loss.detach().view(1)]).float().cpu()
+            step += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds += time.perf_counter() - t0
+        train_clips += steps_per_epoch * batch_size
+        losses = {name: float(v) / max(1, steps_per_epoch) for name, v in zip(LOSS_NAMES, sums.tolist())}
+
+        metrics = validate(net, val_loader, val_videos, device, use_amp)
+        history.append({"epoch": epoch, "Total": float(metrics["Total"]), "train_loss": losses["total"],
+                        "seconds": time.perf_counter() - t0})
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, cfg, {
+                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
+                "history": history, "losses": losses, "metrics": metrics,
+            })
+        if on_epoch is not None:
+            on_epoch(epoch, float(metrics["Total"]))
+
+    return TrainResult(
+        metrics={k: float(metrics[k]) for k in METRIC_KEYS},
+        joint_ap={k: float(v) for k, v in metrics["joints"].items()},
+        losses=losses,
+        history=history,
+        duration_s=time.perf_counter() - started,
+        frames_per_s=train_clips / train_seconds if train_seconds > 0 else 0.0,
+        peak_mem_mb=peak_memory_mb(device),
+        device=str(device),
+        config=config_to_dict(cfg),
+    )
+
+
+__all__ = ["METRIC_KEYS", "TrainResult", "peak_memory_mb", "select_device", "train", "validate"]
