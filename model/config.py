@@ -64,7 +64,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Trains in seconds on a 2-core CPU: for tests only, the numbers mean little.
     "tiny": dict(
         data="synth:tiny", input_height=64, input_width=48, widths=(8, 16), feat_dim=16,
-        epochs=2, batch_size=16, lr=3e-3,
+        epochs=10, batch_size=8, lr=3e-3,
     ),
     # The CPU default: one run in about a minute on 2 cores, a whole Table I in minutes-to-hours.
     "quick": dict(data="synth:quick"),

@@ -87,6 +87,11 @@ class TIPSDNet(nn.Module):
             nn.Linear(3 * num_joints, 2 * feat_dim), nn.ReLU(), nn.Linear(2 * feat_dim, feat_dim)
         )
         self._group_index = [list(idx) for idx in PART_GROUPS.values()]
+        # Heatmap outputs start near zero (HRNet's final-layer init): a random-scale start makes the
+        # first steps fit the output scale instead of the peaks.
+        for conv in (self.head, self.synth[-1]):
+            nn.init.normal_(conv.weight, std=1e-3)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, frames: torch.Tensor) -> NetOutput:
         """Run the estimator on `frames` (B, 3, 3, H, W): frame order t-delta, t, t+delta."""
@@ -137,6 +142,8 @@ class SingleFrameNet(nn.Module):
         super().__init__()
         self.backbone = HRBackbone(widths, blocks)
         self.head = nn.Conv2d(self.backbone.out_channels, num_joints, 1)
+        nn.init.normal_(self.head.weight, std=1e-3)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> heatmaps (B, K, H/4, W/4)."""
