@@ -1,0 +1,141 @@
+"""Heatmaps of a `PaperTable`: one panel per block, one shared colour scale, values annotated, the best
+cell outlined, cells indistinguishable from the best marked "†", axes named in Greek.
+
+`_heatmap_data` computes everything drawn (tests assert on it); `plot_heatmap` only draws.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tipsd.analysis.runs import AnalysisError
+from tipsd.analysis.tables import PaperTable, fmt_value, greek
+
+
+@dataclass
+class HeatmapData:
+    """What `plot_heatmap` draws.
+
+    Attributes:
+        panels: one ``(rows, cols)`` array of means per block (NaN = missing cell).
+        annotations: the text in each cell, same shapes (``""`` for missing cells).
+        titles: panel titles (``"γ_red = 0"``; ``""`` without blocks).
+        row_labels, col_labels: tick labels; xlabel, ylabel: axis names (matplotlib mathtext).
+        vmin, vmax: the shared colour scale.
+        best: ``(panel, row, col)`` of the best cell, or None.
+        cmap: colour map (reversed when lower is better, so "good" has the same colour).
+    """
+
+    panels: list[np.ndarray]
+    annotations: list[np.ndarray]
+    titles: list[str]
+    row_labels: list[str]
+    col_labels: list[str]
+    xlabel: str
+    ylabel: str
+    vmin: float
+    vmax: float
+    best: tuple[int, int, int] | None
+    cmap: str
+    title: str
+
+
+def _heatmap_data(table: PaperTable, *, decimals: int = 1, title: str = "") -> HeatmapData:
+    """Compute the panels, annotations, shared colour scale and best cell of `table`."""
+    finite = table.mean[np.isfinite(table.mean)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if vmin == vmax:  # a flat table still needs a non-empty colour range
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    panels, annotations, titles = [], [], []
+    for b, bv in enumerate(table.block_values):
+        panel = table.mean[b].copy()
+        ann = np.full(panel.shape, "", dtype=object)
+        for (r, c), m in np.ndenumerate(panel):
+            if np.isfinite(m):
+                ann[r, c] = f"{m:.{decimals}f}"
+                if table.tested[b, r, c] and not table.distinguishable[b, r, c]:
+                    ann[r, c] += "†"
+        panels.append(panel)
+        annotations.append(ann)
+        titles.append("" if table.blocks is None else f"{greek(table.blocks, 'latex')} = {fmt_value(bv)}")
+    return HeatmapData(
+        panels=panels,
+        annotations=annotations,
+        titles=titles,
+        row_labels=[fmt_value(v) for v in table.row_values],
+        col_labels=[fmt_value(v) for v in table.col_values],
+        xlabel=greek(table.cols, "latex"),
+        ylabel=greek(table.rows, "latex"),
+        vmin=vmin,
+        vmax=vmax,
+        best=table.best,
+        cmap="viridis" if table.higher_is_better else "viridis_r",
+        title=title or table.metric.removeprefix("metric."),
+    )
+
+
+def plot_heatmap(*, table: PaperTable, ax=None, decimals: int = 1, title: str = ""):
+    """Draw `table` as annotated heatmaps (one panel per block, shared colour scale).
+
+    Args:
+        table: a computed `PaperTable`.
+        ax: one Axes per block (a single Axes when there are no blocks), or None for a new figure.
+        decimals: digits of the annotations.
+        title: figure title (default: the metric's name).
+
+    Returns:
+        The Axes (a list when there are several panels).
+
+    Example:
+        >>> ax = plot_heatmap(table=build_table(runs))  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+
+    data = _heatmap_data(table, decimals=decimals, title=title)
+    k = len(data.panels)
+    if ax is None:
+        rows, cols = len(data.row_labels), len(data.col_labels)
+        fig, axes = plt.subplots(1, k, figsize=(1.0 + k * (0.9 * cols + 1.2), 1.2 + 0.6 * rows), squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        if len(axes) != k:
+            raise AnalysisError(f"plot_heatmap needs {k} Axes (one per block), got {len(axes)}")
+        fig = axes[0].figure
+    for p, (panel, ann, a) in enumerate(zip(data.panels, data.annotations, axes)):
+        sns.heatmap(panel, ax=a, vmin=data.vmin, vmax=data.vmax, cmap=data.cmap, annot=ann, fmt="",
+                    cbar=p == k - 1, xticklabels=data.col_labels, yticklabels=data.row_labels,
+                    linewidths=0.5, linecolor="white", mask=~np.isfinite(panel),
+                    annot_kws={"fontsize": 8})
+        a.set_xlabel(data.xlabel)
+        a.set_ylabel(data.ylabel if p == 0 else "")
+        a.set_title(data.titles[p])
+        a.set_facecolor("#dddddd")  # missing cells show grey
+        if data.best is not None and data.best[0] == p:
+            _, r, c = data.best
+            a.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
+    fig.suptitle(data.title)
+    fig.tight_layout()
+    return axes[0] if k == 1 else axes
+
+
+def save_heatmap(table: PaperTable, path: str | Path, *, decimals: int = 1, title: str = "") -> Path:
+    """Draw `table` and save it (PNG or PDF by the suffix); an unwritable path is an `AnalysisError`."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise AnalysisError(f"heatmap file '{path}' should end in .png or .pdf")
+    axes = plot_heatmap(table=table, decimals=decimals, title=title)
+    fig = (axes[0] if isinstance(axes, list) else axes).figure
+    try:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    except OSError as err:
+        raise AnalysisError(f"cannot write '{path}': {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    return path
