@@ -1,0 +1,175 @@
+"""Job bookkeeping: which (γ vector, seed) runs a study still needs, read from its trials.
+
+A *job* is one (cell, seed) pair; its key is ``"<cell>|seed=<n>"`` and every tipsd trial stores it
+as the ``job`` user attribute. The state of each job is derived from the stored trials alone, so any
+number of workers on any machines agree on what is missing without talking to each other:
+
+- done: a COMPLETE or PRUNED trial, or a FAIL that diverged (NaN/Inf is a result, not a fault:
+  the same seed would diverge again, so it is not retried);
+- running: a RUNNING trial (a dead worker's trial is failed by the heartbeat check first);
+- exhausted: more than ``max_retries`` other failures;
+- missing: none of the above; a worker may claim it.
+Trials marked ``duplicate_of`` (a claim that lost a race) and ``interrupted`` (Ctrl-C) are ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipsd.model.config import GAMMA_NAMES
+from tipsd.sweep.spec import StudySpec, cell_key
+
+
+@dataclass
+class Job:
+    """One (γ vector, seed) run of a study.
+
+    Attributes:
+        gammas: all five weights.
+        seed: the training seed.
+        params: the searched weights as Optuna params (empty for a new Bayesian sample).
+        distributions: the params' Optuna distributions.
+        new_sample: True when the sampler must propose the γ vector (Bayesian studies).
+    """
+
+    gammas: dict[str, float]
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    distributions: dict[str, Any] = field(default_factory=dict)
+    new_sample: bool = False
+
+    @property
+    def cell(self) -> str:
+        """The γ vector's key (see `tipsd.sweep.spec.cell_key`)."""
+        return cell_key(self.gammas)
+
+    @property
+    def key(self) -> str:
+        """The job key stored in the trial's ``job`` user attribute."""
+        return job_key(self.cell, self.seed)
+
+
+def job_key(cell: str, seed: int) -> str:
+    """``"<cell>|seed=<seed>"``, e.g. ``job_key("gamma_info=1|...", 0)``."""
+    return f"{cell}|seed={seed}"
+
+
+@dataclass
+class Ledger:
+    """What a study's trials say about its jobs.
+
+    Attributes:
+        total: jobs the study aims for (cells × seeds; budget × seeds for Bayesian studies).
+        done: job key -> number of the trial that settled it.
+        completed: the done job keys whose trial is COMPLETE (not pruned or diverged).
+        running: job key -> numbers of its RUNNING trials.
+        failures: job key -> count of failed tries (diverged and duplicate trials excluded).
+        exhausted: job keys that failed more than max_retries times.
+        missing: jobs to claim, in priority order.
+        cells_sampled: distinct cells a Bayesian study has proposed so far.
+    """
+
+    total: int
+    done: dict[str, int] = field(default_factory=dict)
+    completed: set[str] = field(default_factory=set)
+    running: dict[str, list[int]] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    exhausted: list[str] = field(default_factory=list)
+    missing: list[Job] = field(default_factory=list)
+    cells_sampled: int = 0
+
+    @property
+    def settled(self) -> int:
+        """Jobs that need no more work (done or exhausted)."""
+        return len(self.done) + len(self.exhausted)
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing is missing and nothing is running."""
+        return not self.missing and not self.running
+
+
+def is_counted(trial) -> bool:
+    """False for trials the bookkeeping ignores (lost claim races, user interrupts, foreign trials)."""
+    attrs = trial.user_attrs
+    return "job" in attrs and "duplicate_of" not in attrs and not attrs.get("interrupted", False)
+
+
+def ledger(spec: StudySpec, trials: list) -> Ledger:
+    """Derive every job's state from a study's trials (see the module docstring).
+
+    Args:
+        spec: the study's spec (its cells, seeds and retry bound).
+        trials: ``study.get_trials(deepcopy=False)``.
+
+    Returns:
+        The `Ledger`.
+
+    Example:
+        >>> ledger(spec, study.get_trials(deepcopy=False)).missing[:1]  # doctest: +SKIP
+    """
+    from optuna.trial import TrialState
+
+    led = Ledger(total=spec.total_jobs())
+    max_retries = spec.run["max_retries"]
+    first_of_cell: dict[str, Any] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if not is_counted(t):
+            continue
+        key = t.user_attrs["job"]
+        cell = t.user_attrs.get("cell", "")
+        first_of_cell.setdefault(cell, t)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+                t.state == TrialState.FAIL and t.user_attrs.get("diverged", False)):
+            led.done.setdefault(key, t.number)
+            if t.state == TrialState.COMPLETE:
+                led.completed.add(key)
+        elif t.state == TrialState.RUNNING:
+            led.running.setdefault(key, []).append(t.number)
+        elif t.state == TrialState.FAIL:
+            led.failures[key] = led.failures.get(key, 0) + 1
+    for key in list(led.running):
+        if key in led.done:  # a late duplicate still running; the job itself is done
+            del led.running[key]
+
+    if spec.is_grid:
+        wanted = _grid_jobs(spec)
+    else:
+        wanted = _sampled_jobs(spec, first_of_cell, led)
+        led.cells_sampled = len(first_of_cell)
+    for job in wanted:
+        key = job.key
+        if key in led.done or key in led.running:
+            continue
+        if led.failures.get(key, 0) > max_retries:
+            led.exhausted.append(key)
+            continue
+        led.missing.append(job)
+    if not spec.is_grid and led.cells_sampled < spec.budget and not any(j.new_sample for j in led.missing):
+        led.missing.append(Job(gammas={}, seed=spec.seeds[0], new_sample=True))
+    return led
+
+
+def _grid_jobs(spec: StudySpec) -> list[Job]:
+    """Every (cell, seed) of a grid study; seed-major, so a first full replicate finishes first."""
+    from optuna.distributions import CategoricalDistribution
+
+    dists = {n: CategoricalDistribution(list(v)) for n, v in spec.space.items()}
+    jobs = []
+    for seed in spec.seeds:
+        for gammas in spec.cells():
+            params = {n: gammas[n] for n in spec.space}
+            jobs.append(Job(gammas=gammas, seed=seed, params=params, distributions=dists))
+    return jobs
+
+
+def _sampled_jobs(spec: StudySpec, first_of_cell: dict[str, Any], led: Ledger) -> list[Job]:
+    """Jobs of a Bayesian study: each proposed cell's first seed, and its other seeds once that
+    first run completed (a pruned or diverged setting is not replicated)."""
+    jobs = []
+    for cell, t in first_of_cell.items():
+        gammas = {n: float(t.user_attrs[n]) for n in GAMMA_NAMES}
+        replicate = job_key(cell, spec.seeds[0]) in led.completed
+        for seed in spec.seeds if replicate else spec.seeds[:1]:
+            jobs.append(Job(gammas=gammas, seed=seed, params=dict(t.params), distributions=dict(t.distributions)))
+    return jobs

@@ -1,0 +1,418 @@
+"""Study files (`studies/*.toml`): parse, validate, enumerate cells, hash, diff.
+
+A study file is TOML. Every field is checked here, before any storage is opened, so that a bad file
+costs one clear line and nothing else (see docs/sweep.md for the format)::
+
+    name = "table1"
+    description = "gamma_info x gamma_s, 2 seeds"
+    sampler = "grid"                       # grid | tpe | gp | random | qmc
+    metric = "Total"                       # a key of TrainResult.metrics
+    direction = "maximize"
+    seeds = [0, 1]
+    [space]
+    gamma_info = [0, 0.1, 1, 5]            # grid: value lists; others: {low, high, log, include_zero}
+    gamma_s = [0, 0.1, 1, 5]
+    [fixed]
+    gamma_com = 1.0
+    [train]
+    preset = "quick"
+    overrides = {epochs = 4}
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tipsd.model.config import GAMMA_NAMES, PRESETS, config_keys, make_config
+from tipsd.model.errors import ConfigError, TipsdError
+
+SAMPLERS = ("grid", "tpe", "gp", "random", "qmc")
+METRICS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
+DIRECTIONS = ("maximize", "minimize")
+# Pruner name -> keyword arguments it accepts (checked here so a typo is a spec error, not a crash).
+PRUNERS = {
+    "none": (),
+    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "threshold": ("lower", "upper", "n_warmup_steps", "interval_steps"),
+    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
+    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
+}
+TOP_KEYS = ("name", "description", "sampler", "sampler_seed", "metric", "direction", "seeds",
+            "budget", "storage", "space", "fixed", "train", "pruner", "run")
+TRAIN_KEYS = ("preset", "overrides")
+RANGE_KEYS = ("low", "high", "log", "include_zero")
+# [run]: how the driver runs, not what it computes; excluded from the spec hash.
+RUN_DEFAULTS = {"max_retries": 2, "heartbeat_s": 10, "grace_s": 30}
+# Not part of a study's identity: where it is stored and how failures are retried.
+UNHASHED = ("storage", "run")
+
+
+class SpecError(TipsdError):
+    """A study file is malformed or inconsistent (message names file, field and value)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """A continuous search range; `include_zero` adds "term off" (0) as a separate choice."""
+
+    low: float
+    high: float
+    log: bool = False
+    include_zero: bool = False
+
+
+@dataclass
+class StudySpec:
+    """A validated study file.
+
+    Attributes:
+        name: Optuna study name.
+        space: weight -> list of values (grid / categorical) or `Range`.
+        fixed: weight -> value for every weight not searched (preset default if not given).
+        raw: the parsed TOML (with CLI overrides applied) as stored in the study.
+    """
+
+    name: str
+    description: str
+    sampler: str
+    metric: str
+    direction: str
+    seeds: list[int]
+    space: dict[str, Any]
+    fixed: dict[str, float]
+    preset: str
+    overrides: dict[str, Any]
+    budget: int = 0
+    sampler_seed: int | None = None
+    storage: str = ""
+    pruner: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
+    run: dict[str, int] = field(default_factory=lambda: dict(RUN_DEFAULTS))
+    path: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_grid(self) -> bool:
+        """True for the grid sampler (cells enumerated by the driver)."""
+        return self.sampler == "grid"
+
+    def cells(self) -> list[dict[str, float]]:
+        """Every full γ vector of a grid study (Cartesian product of the value lists), in file order.
+
+        Example:
+            >>> spec.cells()[0]
+            {'gamma_info': 0.0, 'gamma_s': 0.0, 'gamma_com': 1.0, 'gamma_var': 1.0, 'gamma_red': 1.0}
+        """
+        names = list(self.space)
+        out = []
+        for combo in itertools.product(*(self.space[n] for n in names)):
+            out.append(self.full_gammas(dict(zip(names, combo))))
+        return out
+
+    def full_gammas(self, searched: dict[str, float]) -> dict[str, float]:
+        """All five weights in GAMMA_NAMES order: searched values, then fixed ones."""
+        return {n: float(searched[n]) if n in searched else float(self.fixed[n]) for n in GAMMA_NAMES}
+
+    def total_jobs(self) -> int:
+        """How many (γ vector, seed) runs the study aims for."""
+        n_cells = len(self.cells()) if self.is_grid else self.budget
+        return n_cells * len(self.seeds)
+
+
+def cell_key(gammas: dict[str, float]) -> str:
+    """The string key of a γ vector, e.g. ``"gamma_info=1|gamma_s=0.1|..."`` (``%g`` of each value)."""
+    return "|".join(f"{n}={_num(gammas[n])}" for n in GAMMA_NAMES)
+
+
+def _num(v: float) -> str:
+    """Shortest exact text of a float: 1.0 -> "1", 0.1 -> "0.1", 0.3183 sampled -> full repr."""
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def spec_hash(raw: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the spec's identity (everything but storage and [run])."""
+    ident = {k: v for k, v in raw.items() if k not in UNHASHED}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def spec_diff(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
+    """A short description of what changed between two raw specs, e.g. ``"sampler: 'tpe' -> 'gp'"``."""
+    a, b = _flatten({k: v for k, v in old.items() if k not in UNHASHED}), _flatten(
+        {k: v for k, v in new.items() if k not in UNHASHED})
+    changes = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            changes.append(f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}")
+    more = f" (+{len(changes) - limit} more)" if len(changes) > limit else ""
+    return "; ".join(changes[:limit]) + more
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _hint(name: str, valid: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(valid)}"
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def load_spec(path: str | Path, *, preset: str | None = None) -> StudySpec:
+    """Read and validate a study file.
+
+    Args:
+        path: the TOML file.
+        preset: if given, replaces ``[train] preset`` (the study's identity changes with it).
+
+    Returns:
+        The validated `StudySpec`. Raises `SpecError` (one line: file, field, value) on bad input.
+
+    Example:
+        >>> load_spec("studies/smoke.toml").total_jobs()
+        8
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read study file ({err.strerror or err})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: TOML syntax error: {err}") from None
+    if preset is not None:
+        raw.setdefault("train", {})
+        if isinstance(raw["train"], dict):
+            raw["train"]["preset"] = preset
+    return parse_spec(raw, str(path))
+
+
+def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
+    """Validate an already-parsed study dict (see `load_spec`); `where` prefixes error messages."""
+
+    def fail(fld: str, value: Any, expected: str) -> SpecError:
+        return SpecError(f"{where}: {fld} = {value!r}: {expected}")
+
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise fail(key, raw[key], "unknown field" + _hint(key, TOP_KEYS))
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", name, "expected a non-empty string (the study name)")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", description, "expected a string")
+    sampler = raw.get("sampler", "grid")
+    if sampler not in SAMPLERS:
+        raise fail("sampler", sampler, "unknown sampler" + _hint(str(sampler), SAMPLERS))
+    metric = raw.get("metric", "Total")
+    if metric not in METRICS:
+        raise fail("metric", metric, "unknown metric" + _hint(str(metric), METRICS))
+    direction = raw.get("direction", "maximize")
+    if direction not in DIRECTIONS:
+        raise fail("direction", direction, "expected" + _hint(str(direction), DIRECTIONS)[6:])
+    seeds = raw.get("seeds", [0])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise fail("seeds", seeds, "expected a non-empty list of integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise fail("seeds", seeds, "seeds must be distinct")
+    sampler_seed = raw.get("sampler_seed")
+    if sampler_seed is not None and (not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool)):
+        raise fail("sampler_seed", sampler_seed, "expected an integer")
+    storage = raw.get("storage", "")
+    if not isinstance(storage, str):
+        raise fail("storage", storage, "expected a storage URL string, e.g. 'sqlite:///tipsd.db'")
+
+    space = _parse_space(raw.get("space"), sampler == "grid", fail)
+    fixed = _parse_fixed(raw.get("fixed", {}), space, fail)
+    budget = raw.get("budget", 0)
+    if sampler == "grid":
+        if "budget" in raw:
+            raise fail("budget", budget, "a grid study runs every cell; remove budget or pick sampler = 'tpe'")
+    elif not (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1):
+        raise fail("budget", budget, f"sampler {sampler!r} needs budget = number of γ settings to try (an integer >= 1)")
+
+    train = raw.get("train", {})
+    if not isinstance(train, dict):
+        raise fail("train", train, "expected a table with preset and overrides")
+    for key in train:
+        if key not in TRAIN_KEYS:
+            raise fail(f"train.{key}", train[key], "unknown field" + _hint(key, TRAIN_KEYS))
+    preset = train.get("preset", "quick")
+    if preset not in PRESETS:
+        raise fail("train.preset", preset, "unknown preset" + _hint(str(preset), tuple(PRESETS)))
+    overrides = train.get("overrides", {})
+    if not isinstance(overrides, dict):
+        raise fail("train.overrides", overrides, "expected a table of config keys")
+    valid = [k for k in config_keys() if k not in GAMMA_NAMES + ("seed", "preset")]
+    for key in overrides:
+        if key in GAMMA_NAMES:
+            raise fail(f"train.overrides.{key}", overrides[key], "loss weights belong in [space] or [fixed]")
+        if key == "seed":
+            raise fail("train.overrides.seed", overrides[key], "use the top-level seeds list")
+        if key not in valid:
+            raise fail(f"train.overrides.{key}", overrides[key], "unknown config key" + _hint(key, valid))
+    pruner = _parse_pruner(raw.get("pruner", {"type": "none"}), fail)
+    run = dict(RUN_DEFAULTS)
+    run_raw = raw.get("run", {})
+    if not isinstance(run_raw, dict):
+        raise fail("run", run_raw, "expected a table")
+    for key, value in run_raw.items():
+        if key not in RUN_DEFAULTS:
+            raise fail(f"run.{key}", value, "unknown field" + _hint(key, tuple(RUN_DEFAULTS)))
+        low = 0 if key == "max_retries" else 1
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
+            raise fail(f"run.{key}", value, f"expected an integer >= {low}")
+        run[key] = value
+    if run["grace_s"] <= run["heartbeat_s"]:
+        raise fail("run.grace_s", run["grace_s"], f"must exceed run.heartbeat_s ({run['heartbeat_s']})")
+
+    spec = StudySpec(
+        name=name, description=description, sampler=sampler, metric=metric, direction=direction,
+        seeds=list(seeds), space=space, fixed=fixed, preset=preset, overrides=dict(overrides),
+        budget=budget if sampler != "grid" else 0, sampler_seed=sampler_seed, storage=storage,
+        pruner=pruner, run=run, path=where, raw=raw,
+    )
+    # Every override and fixed weight must make a valid TrainConfig: check once with the
+    # largest searched values so a bad key fails now, not in the first trial.
+    probe = spec.full_gammas({n: _probe_value(v) for n, v in space.items()})
+    try:
+        make_config(preset, {**overrides, **probe})
+    except ConfigError as err:
+        raise SpecError(f"{where}: train.overrides: {err}") from None
+    return spec
+
+
+def _probe_value(v: Any) -> float:
+    return float(max(v)) if isinstance(v, list) else float(v.high)
+
+
+def _parse_space(space: Any, grid: bool, fail) -> dict[str, Any]:
+    if not isinstance(space, dict) or not space:
+        raise fail("space", space, "expected a non-empty table of weights to search, e.g. gamma_s = [0, 0.1, 1]")
+    out: dict[str, Any] = {}
+    for name, value in space.items():
+        fld = f"space.{name}"
+        if name not in GAMMA_NAMES:
+            raise fail(fld, value, "unknown weight" + _hint(name, GAMMA_NAMES))
+        if isinstance(value, list):
+            if not value:
+                raise fail(fld, value, "empty value list; give at least one weight")
+            for v in value:
+                if not _is_num(v) or v < 0:
+                    raise fail(fld, v, "expected finite numbers >= 0 in the value list")
+            floats = [float(v) for v in value]
+            if len(set(floats)) != len(floats):
+                raise fail(fld, value, "values must be distinct")
+            out[name] = floats
+        elif isinstance(value, dict):
+            if grid:
+                raise fail(fld, value, "the grid sampler needs a list of values, not a range; "
+                                       "list them or use sampler = 'tpe'")
+            out[name] = _parse_range(fld, value, fail)
+        else:
+            raise fail(fld, value, "expected a list of values or {low, high, log, include_zero}")
+    return out
+
+
+def _parse_range(fld: str, value: dict, fail) -> Range:
+    for key in value:
+        if key not in RANGE_KEYS:
+            raise fail(f"{fld}.{key}", value[key], "unknown range field" + _hint(key, RANGE_KEYS))
+    low, high = value.get("low"), value.get("high")
+    for key, v in (("low", low), ("high", high)):
+        if not _is_num(v) or v < 0:
+            raise fail(f"{fld}.{key}", v, "expected a finite number >= 0")
+    log, include_zero = value.get("log", False), value.get("include_zero", False)
+    for key, v in (("log", log), ("include_zero", include_zero)):
+        if not isinstance(v, bool):
+            raise fail(f"{fld}.{key}", v, "expected true or false")
+    if low >= high:
+        raise fail(f"{fld}.high", high, f"must be greater than low ({low})")
+    if log and low <= 0:
+        raise fail(f"{fld}.low", low, "a log range needs low > 0; add include_zero = true to also try 0")
+    return Range(float(low), float(high), log, include_zero)
+
+
+def _parse_fixed(fixed: Any, space: dict[str, Any], fail) -> dict[str, float]:
+    if not isinstance(fixed, dict):
+        raise fail("fixed", fixed, "expected a table of weight = value")
+    defaults = dataclasses.asdict(make_config("quick"))
+    out: dict[str, float] = {}
+    for name in GAMMA_NAMES:
+        out[name] = float(defaults[name])
+    for name, value in fixed.items():
+        if name not in GAMMA_NAMES:
+            raise fail(f"fixed.{name}", value, "unknown weight" + _hint(name, GAMMA_NAMES))
+        if name in space:
+            raise fail(f"fixed.{name}", value, "this weight is also in [space]; keep it in one of the two")
+        if not _is_num(value) or value < 0:
+            raise fail(f"fixed.{name}", value, "expected a finite number >= 0")
+        out[name] = float(value)
+    return {n: v for n, v in out.items() if n not in space}
+
+
+def _parse_pruner(pruner: Any, fail) -> dict[str, Any]:
+    if not isinstance(pruner, dict):
+        raise fail("pruner", pruner, "expected a table, e.g. {type = 'median', n_startup_trials = 4}")
+    kind = pruner.get("type", "none")
+    if kind not in PRUNERS:
+        raise fail("pruner.type", kind, "unknown pruner" + _hint(str(kind), tuple(PRUNERS)))
+    for key, value in pruner.items():
+        if key == "type":
+            continue
+        if key not in PRUNERS[kind]:
+            raise fail(f"pruner.{key}", value, f"not an argument of the {kind} pruner"
+                       + _hint(key, PRUNERS[kind] or ("type",)))
+        if not _is_num(value):
+            raise fail(f"pruner.{key}", value, "expected a number")
+    return dict(pruner, type=kind)
+
+
+def make_pruner(spec: StudySpec):
+    """The Optuna pruner the spec names (`NopPruner` for ``none``)."""
+    import optuna.pruners as p
+
+    kind = spec.pruner["type"]
+    kwargs = {k: v for k, v in spec.pruner.items() if k != "type"}
+    classes = {"none": p.NopPruner, "median": p.MedianPruner, "percentile": p.PercentilePruner,
+               "threshold": p.ThresholdPruner, "successive_halving": p.SuccessiveHalvingPruner,
+               "hyperband": p.HyperbandPruner}
+    try:
+        return classes[kind](**kwargs)
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"{spec.path}: pruner = {spec.pruner!r}: {err}") from None
+
+
+def make_sampler(spec: StudySpec):
+    """The Optuna sampler for a non-grid spec (grid cells are enumerated by the driver instead)."""
+    import optuna.samplers as s
+
+    seed = spec.sampler_seed
+    if spec.sampler == "tpe":
+        return s.TPESampler(seed=seed)
+    if spec.sampler == "gp":
+        return s.GPSampler(seed=seed)
+    if spec.sampler == "qmc":
+        return s.QMCSampler(seed=seed, warn_independent_sampling=False)
+    return s.RandomSampler(seed=seed)

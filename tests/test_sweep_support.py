@@ -1,0 +1,87 @@
+"""Shared helpers of the sweep tests: a deterministic stand-in for `tipsd.model.train.train` and
+study-file writers. The stand-in lets the driver's own logic (claims, retries, pruning, workers) be
+tested in milliseconds; the end-to-end tests use the real `tiny` preset."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from tipsd.model.errors import DivergenceError
+
+JOINTS = ("head_top", "left_wrist")
+
+
+def fake_train(config, *, on_epoch=None, checkpoint_dir=None, resume=False):
+    """A TrainResult-shaped object computed from the weights: Total peaks at gamma_info=1, gamma_s=0.1.
+
+    gamma_s == 5 with gamma_info == 5 diverges; env TIPSD_FAKE_FAIL_ONCE=<dir> makes every job fail
+    once (a marker file per job), to test retries; TIPSD_FAKE_SLEEP slows each epoch (kill tests).
+    """
+    g = {n: getattr(config, n) for n in ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")}
+    if g["gamma_info"] == 5 and g["gamma_s"] == 5:
+        raise DivergenceError(3, "L_com", math.nan)
+    fail_dir = os.environ.get("TIPSD_FAKE_FAIL_ONCE")
+    if fail_dir:
+        marker = Path(fail_dir) / f"{sorted(g.items())}-{config.seed}".replace("/", "_")
+        if not marker.exists():
+            marker.touch()
+            raise RuntimeError("transient failure\nsecond line must not be stored")
+    total = 60 + 10 * math.exp(-abs(math.log10(g["gamma_info"] + 1e-3))) - 5 * abs(g["gamma_s"] - 0.1) \
+        - g["gamma_com"] * 0.5 + 0.01 * config.seed
+    history = []
+    for epoch in range(config.epochs):
+        time.sleep(float(os.environ.get("TIPSD_FAKE_SLEEP", "0")))
+        value = total * (epoch + 1) / config.epochs
+        history.append({"epoch": epoch, "Total": value, "train_loss": 1.0 / (epoch + 1), "seconds": 0.0})
+        if on_epoch is not None:
+            on_epoch(epoch, value)
+    metrics = {k: total for k in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")}
+    metrics["oks_ap"] = total / 2
+    return SimpleNamespace(
+        metrics=metrics, joint_ap={j: total for j in JOINTS},
+        losses={k: 0.5 for k in ("L_loc", "L_s", "L_com", "L_var", "L_red", "total")},
+        history=history, duration_s=0.01, frames_per_s=100.0, peak_mem_mb=1.0, device="cpu",
+        config={},
+    )
+
+
+def write_study(folder: Path, name: str, body: str) -> Path:
+    """Write `body` (TOML) to folder/name.toml and return the path."""
+    path = Path(folder) / f"{name}.toml"
+    path.write_text(body)
+    return path
+
+
+FAST_RUN = "[run]\nheartbeat_s = 1\ngrace_s = 2\nmax_retries = 2\n"
+
+
+def grid_study(folder: Path, name: str = "g", seeds=(0, 1), extra: str = "") -> Path:
+    """A 2x2 grid over gamma_info x gamma_s with the tiny preset."""
+    return write_study(folder, name, f"""
+name = "{name}"
+description = "test grid"
+sampler = "grid"
+seeds = {list(seeds)}
+[space]
+gamma_info = [0, 1]
+gamma_s = [0.1, 5]
+[fixed]
+gamma_com = 1
+[train]
+preset = "tiny"
+{extra}
+{FAST_RUN}
+""")
+
+
+def test_fake_train_is_deterministic():
+    from tipsd.model.config import make_config
+
+    cfg = make_config("tiny", {"gamma_info": 1, "gamma_s": 0.1})
+    seen = []
+    a = fake_train(cfg, on_epoch=lambda e, v: seen.append(e))
+    assert a.metrics == fake_train(cfg).metrics
+    assert seen == list(range(cfg.epochs))
