@@ -206,8 +206,9 @@ def train(
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         gen = _epoch_generator(cfg.seed, epoch)
-        if hasattr(train_set, "set_epoch"):  # augmentation draws tied to (seed, epoch), if supported
-            train_set.set_epoch(epoch)
+        # The data layer's augmentation (and DataLoader worker seeds) follow torch's global RNG:
+        # reseed it per epoch so that a resumed run draws what the uninterrupted one drew.
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch + 1)
         order = torch.randperm(len(train_set), generator=gen)[: steps_per_epoch * batch_size].tolist()
         loader = DataLoader(train_set, batch_size=batch_size, sampler=order, num_workers=cfg.num_workers,
                             pin_memory=device.type == "cuda", drop_last=True)
