@@ -172,3 +172,35 @@ def interactions(runs: pd.DataFrame, metric: str = "value") -> pd.DataFrame:
 def interaction_table(runs: pd.DataFrame, a: str, b: str, metric: str = "value") -> pd.DataFrame:
     """Mean of `metric` for each (a, b) pair: rows the values of `a`, columns those of `b`."""
     return runs.dropna(subset=[metric]).pivot_table(index=a, columns=b, values=metric, aggfunc="mean")
+
+
+def plot_main_effects(*, effects: pd.DataFrame, ax=None, ylabel: str = "metric"):
+    """Draw `main_effects` output: mean ± std of the metric against each weight's value, one line each.
+
+    Weight values are placed at evenly spaced positions (the grids are not linear: 0, 0.1, 1, 5).
+
+    Args:
+        effects: the frame of `main_effects`.
+        ax: a matplotlib Axes, or None for a new figure.
+        ylabel: the y-axis label.
+
+    Returns:
+        The Axes.
+
+    Example:
+        >>> ax = plot_main_effects(effects=main_effects(runs))  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    from tipsd.analysis.tables import fmt_value, greek
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for weight, part in effects.groupby("weight", sort=False):
+        pos = np.arange(len(part))
+        ax.errorbar(pos, part["mean"], yerr=part["std"].fillna(0.0), marker="o", capsize=3,
+                    label=f"{greek(weight, 'latex')}: " + ", ".join(fmt_value(v) for v in part["value"]))
+    ax.set_xlabel("weight value (index on its grid)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return ax
