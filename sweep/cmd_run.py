@@ -1,5 +1,95 @@
-"""`tipsd` subcommands for run (see tipsd.sweep.cli for the registration protocol)."""
+"""`tipsd run`, `tipsd status`, `tipsd dashboard` (see tipsd.sweep.cli for the registration protocol)."""
+from __future__ import annotations
+
+import argparse
+
+from tipsd.model.errors import TipsdError
+
+
+class RunError(TipsdError):
+    """Some jobs of a study could not be completed (exit code 1: the run, not the input, failed)."""
+
+    exit_code = 1
 
 
 def register(subparsers) -> None:
-    """Add this module's subcommands to the `tipsd` parser (none yet)."""
+    """Add ``run``, ``status`` and ``dashboard`` to the `tipsd` parser."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser(
+        "run", help="create or resume a study and run its missing trials", formatter_class=fmt,
+        description="Create the study described by STUDY.toml in the storage, or resume it, and train "
+                    "every (weights, seed) run it still needs.\n\nexample:\n"
+                    "  tipsd run studies/table1.toml --workers 2\n"
+                    "  tipsd run studies/bayes.toml --storage postgresql+psycopg://user@host/db")
+    p.add_argument("study", metavar="STUDY.toml", help="study file (see docs/sweep.md)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (default: the file's storage, else sqlite:///tipsd.db)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
+    p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
+    p.set_defaults(handler=cmd_run)
+
+    p = subparsers.add_parser(
+        "status", help="trial counts, grid completion and best value of every study", formatter_class=fmt,
+        description="Show every study in the storage: trials per state, grid completion, best so far."
+                    "\n\nexample:\n  tipsd status --storage sqlite:///tipsd.db")
+    p.add_argument("--storage", default="sqlite:///tipsd.db", help="Optuna storage URL (default sqlite:///tipsd.db)")
+    p.set_defaults(handler=cmd_status)
+
+    p = subparsers.add_parser(
+        "dashboard", help="serve optuna-dashboard on the storage", formatter_class=fmt,
+        description="Start optuna-dashboard on the storage, with each tipsd study's description and "
+                    "spec as its note and the report figures as artifacts."
+                    "\n\nexample:\n  tipsd dashboard --storage sqlite:///tipsd.db --port 8080")
+    p.add_argument("--storage", default="sqlite:///tipsd.db", help="Optuna storage URL (default sqlite:///tipsd.db)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--artifact-dir", default=None,
+                   help="artifact folder (default: next to the SQLite file, see tipsd report)")
+    p.set_defaults(handler=cmd_dashboard)
+
+
+def cmd_run(args) -> int:
+    """Handler of ``tipsd run``: validate everything, then run the study; 1 if jobs were given up."""
+    from tipsd.sweep.cli import UsageError, version
+    from tipsd.sweep.runner import run_study
+    from tipsd.sweep.spec import load_spec
+    from tipsd.sweep.storage import resolve_url
+
+    if args.workers < 1:
+        raise UsageError(f"tipsd run: error: --workers {args.workers}: expected an integer >= 1")
+    spec = load_spec(args.study, preset=args.preset)
+    if args.device:
+        from tipsd.model.config import make_config
+
+        make_config(spec.preset, {"device": args.device})  # a bad device is a ConfigError now, exit 2
+    url = resolve_url(args.storage, spec)
+    report = run_study(spec, url, workers=args.workers, device=args.device, version=version(),
+                       progress=not args.no_progress)
+    led = report.ledger
+    print(f"{spec.name}: {len(led.done)}/{led.total} runs done, {len(led.exhausted)} given up, "
+          f"{len(report.outcomes)} trials this session in {report.wall_s:.0f} s ({url})")
+    if led.exhausted:
+        raise RunError(f"{len(led.exhausted)} runs failed {spec.run['max_retries'] + 1} times and were "
+                       f"given up (first: {led.exhausted[0]}); see `tipsd status` and each trial's fail_reason")
+    return 0
+
+
+def cmd_status(args) -> int:
+    """Handler of ``tipsd status``: print one block per study."""
+    from tipsd.sweep.status import format_status, study_status
+    from tipsd.sweep.storage import open_storage
+
+    storage = open_storage(args.storage, create=False)
+    rows = study_status(storage)
+    print(format_status(rows, args.storage))
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    """Handler of ``tipsd dashboard``: annotate the studies, then serve until interrupted."""
+    from tipsd.sweep.dashboard import serve
+
+    serve(args.storage, host=args.host, port=args.port, artifact_dir=args.artifact_dir)
+    return 0
