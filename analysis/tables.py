@@ -275,8 +275,11 @@ def table_notes(t: PaperTable) -> list[str]:
     notes = ["Bold: best cell" + (" (lowest)" if not t.higher_is_better else "") + "."]
     if t.has_spread:
         notes.append("Values: mean ± std over seeds.")
-    if t.has_tests:
+    if (t.tested & ~t.distinguishable).any():
         notes.append("†: " + DAGGER_NOTE.format(alpha=t.alpha) + ".")
+    elif t.has_tests:
+        notes.append("Every tested cell is distinguishable from the best (paired t-test over seeds, "
+                     f"Holm-corrected, α = {t.alpha:g}).")
     if t.n_missing:
         notes.append(f"Missing cells ({MISSING}): {t.n_missing} of {t.n_cells}.")
     return notes

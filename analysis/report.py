@@ -1,0 +1,237 @@
+"""`tipsd report`: one Markdown + HTML report of a stored study, figures uploaded as Optuna artifacts.
+
+Sections: metadata (spec, version, counts per state, durations, failure reasons), the table in the
+paper's layout, heatmap, per-cell statistics (95 % t-interval, paired Holm test against the best,
+bootstrap probability of being best), importances, main effects, interactions, per-joint AP of the
+best cell, and the comparison with the published table whose weights the study varies.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tipsd.analysis.runs import (
+    GAMMA_NAMES,
+    AnalysisError,
+    aggregate_cells,
+    higher_is_better,
+    load_runs,
+    load_study,
+    metric_column,
+    require_finished,
+    study_info,
+)
+from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
+
+
+@dataclass
+class Report:
+    """Where a report went: the Markdown and HTML files, its figures, and their artifact ids."""
+
+    markdown: Path
+    html: Path
+    figures: list[Path] = field(default_factory=list)
+    artifact_ids: list[str] = field(default_factory=list)
+
+
+def _ensure_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".tipsd-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise AnalysisError(f"cannot write to '{path}': {err.strerror or err}") from None
+
+
+def _md_frame(frame: pd.DataFrame, decimals: int = 2) -> str:
+    frame = frame.copy()
+    for c in frame.columns:
+        if c in ("n", "n_cells", "n_pairs"):
+            frame[c] = frame[c].astype(int)
+        elif str(c).startswith("γ_") or c == "value":  # weight values print as the paper does
+            frame[c] = frame[c].map(fmt_value)
+
+    def text(v: Any) -> str:
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else "no"
+        if isinstance(v, (float, np.floating)):
+            return "–" if math.isnan(v) else f"{v:.{decimals}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
+    lines += ["| " + " | ".join(text(v) for v in rec) + " |" for rec in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def cell_statistics(runs: pd.DataFrame, metric: str, *, higher: bool = True, n_boot: int = 2000) -> pd.DataFrame:
+    """Per cell: mean, 95 % CI, n, paired Holm p-value against the best, distinguishable, P(best).
+
+    Returns:
+        One row per cell (the five weights), best first.
+    """
+    from tipsd.analysis.stats import compare_to_best, prob_best
+
+    by = [g for g in GAMMA_NAMES if runs[g].notna().any()]
+    agg = aggregate_cells(runs, metric, by=by)
+    test = compare_to_best(runs, metric, by=by, higher_is_better=higher)
+    pb = prob_best(runs, metric, by=by, higher_is_better=higher, n_boot=n_boot)
+    out = agg.merge(test[by + ["p_holm", "tested", "distinguishable", "is_best"]], on=by).merge(pb, on=by)
+    return out.sort_values("mean", ascending=not higher, kind="stable").reset_index(drop=True)
+
+
+def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None = None, out_dir: Path,
+                          n_boot: int = 2000, baseline: float | None = None) -> tuple[str, list[Path]]:
+    """The report's Markdown and the figures it drew into `out_dir` (see `write_report`)."""
+    from tipsd.analysis.heatmap import save_heatmap
+    from tipsd.analysis.importance import interactions, main_effects, plot_main_effects, weight_importances
+    from tipsd.analysis.paper import compare_with_paper, render_comparison, table_axes
+
+    info = study_info(study, all_runs)
+    runs = all_runs[all_runs["state"] == "COMPLETE"].reset_index(drop=True)
+    require_finished(runs, info.name, info.counts)
+    col = metric_column(runs, metric)
+    higher = higher_is_better(col, info.direction)
+    name = info.metric if col == "value" else col
+    md: list[str] = [f"# tipsd report: study `{info.name}`", ""]
+    attrs = info.user_attrs
+    md += ["## Study", "",
+           f"- Description: {attrs.get('tipsd.description', '–')}",
+           f"- tipsd version: {attrs.get('tipsd.version', '–')}; sampler: {attrs.get('tipsd.sampler', '–')}",
+           f"- Metric: {name} ({info.direction}); tabulated column: `{col}`",
+           f"- Trials per state: " + ", ".join(f"{s} {n}" for s, n in sorted(info.counts.items())),
+           f"- Finished runs: {len(runs)}, cells: {runs.groupby(list(GAMMA_NAMES), dropna=False).ngroups}, "
+           f"seeds: {', '.join(str(s) for s in sorted(runs['seed'].dropna().unique())) or '–'}"]
+    dur = runs["duration_s"].dropna() if "duration_s" in runs else pd.Series(dtype=float)
+    if len(dur):
+        md.append(f"- Duration per run: mean {dur.mean():.1f} s, median {dur.median():.1f} s, "
+                  f"max {dur.max():.1f} s, total {dur.sum() / 3600:.2f} h")
+    if "fail_reason" in all_runs:
+        reasons = all_runs.loc[all_runs["state"] == "FAIL", "fail_reason"].dropna().value_counts()
+        md += [f"- Failed ({n}): {r}" for r, n in reasons.items()]
+    figures: list[Path] = []
+
+    md += ["", "## Table", ""]
+    table = None
+    try:
+        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot)
+    except AnalysisError as err:
+        md.append(f"No paper-layout table: {err}. The cells are listed below.")
+    if table is not None:
+        if table.fixed:
+            md.append("Fixed: " + ", ".join(f"{greek(k)}={fmt_value(v)}" for k, v in table.fixed.items()))
+            md.append("")
+        md.append(render_table(table, "markdown", decimals=2))
+        fig = save_heatmap(table, out_dir / "heatmap.png", decimals=2, title=name)
+        save_heatmap(table, out_dir / "heatmap.pdf", decimals=2, title=name)
+        figures.append(fig)
+        md += [f"![heatmap]({fig.name})", ""]
+
+    md += ["## Cells", "",
+           "Mean over seeds with a 95 % t-interval; p (Holm): paired t-test against the best cell over "
+           "shared seeds, Holm-corrected; P(best): bootstrap over seeds (2000 replicates, seed 0).", ""]
+    stats = cell_statistics(runs, col, higher=higher, n_boot=n_boot)
+    vary = varying_weights(runs) or [GAMMA_NAMES[0]]
+    shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)
+    shown = shown.rename(columns={g: greek(g) for g in vary})
+    md += [_md_frame(shown), ""]
+    if len(stats) > 20:
+        md += [f"({len(stats) - 20} more cells not shown; `tipsd export` has them all.)", ""]
+
+    md += ["## Importance", "", "PED-ANOVA (target quantile 0.1) and fANOVA (64 trees, seed 0) through "
+           "`optuna.importance`, over the weights as trained.", ""]
+    imp = weight_importances(runs, col, higher_is_better=higher)
+    md += [_md_frame(imp.assign(weight=imp["weight"].map(greek)), 3), ""]
+    md += [f"Note: {n}" for n in imp.attrs.get("notes", [])]
+    effects = main_effects(runs, col)
+    if len(effects):
+        import matplotlib.pyplot as plt
+
+        md += ["", "## Main effects", "", _md_frame(effects.assign(weight=effects["weight"].map(greek))), ""]
+        ax = plot_main_effects(effects=effects, ylabel=name)
+        path = out_dir / "main_effects.png"
+        ax.figure.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(ax.figure)
+        figures.append(path)
+        md += [f"![main effects]({path.name})", ""]
+    inter = interactions(runs, col)
+    if len(inter):
+        md += ["## Interactions", "", "Share of the total sum of squares due to each pair's interaction "
+               "(additive vs cell-mean least-squares fits).", "",
+               _md_frame(inter.assign(weight_a=inter["weight_a"].map(greek), weight_b=inter["weight_b"].map(greek)), 3), ""]
+
+    if any(c.startswith("metric.") for c in runs.columns) and len(stats):
+        best = {g: stats.loc[0, g] for g in vary}
+        md += ["## Per-joint AP of the best cell", "", render_frame(joint_table(runs, [best]), decimals=2)]
+
+    for paper in ("table1", "table2"):
+        if vary and set(vary) <= set(table_axes(paper)):
+            md += ["## Comparison with the paper", ""]
+            text = render_comparison(compare_with_paper(runs, paper, metric=col, baseline=baseline), decimals=2)
+            md.append(text.replace("# Study vs paper", "### Study vs paper", 1).replace("\n## ", "\n#### "))
+
+    spec = attrs.get("tipsd.spec")
+    if spec is not None:
+        md += ["## Study spec", "", f"spec hash: `{attrs.get('tipsd.spec_hash', '–')}`", "", "```json",
+               json.dumps(spec, indent=2, sort_keys=True, default=str), "```", ""]
+    return "\n".join(md) + "\n", figures
+
+
+def write_report(
+    storage: Any,
+    study_name: str,
+    out_dir: str | Path,
+    *,
+    metric: str | None = None,
+    artifact_dir: str | Path | None = None,
+    upload: bool = True,
+    n_boot: int = 2000,
+    baseline: float | None = None,
+) -> Report:
+    """Write ``report.md`` and ``report.html`` (and the figures) for a stored study into `out_dir`.
+
+    Args:
+        storage: the Optuna storage URL.
+        study_name: the study to report on.
+        out_dir: output folder (created).
+        metric: column or metric name (default: the study's objective).
+        artifact_dir: where figures are uploaded (default: `default_artifact_dir(storage)`).
+        upload: upload the figures as Optuna artifacts of the study (shown by optuna-dashboard).
+        n_boot: bootstrap replicates for P(best).
+        baseline: the reproduction's HRNet baseline, for claim 1 of the comparison.
+
+    Returns:
+        A `Report`.
+
+    Example:
+        >>> write_report("sqlite:///tipsd.db", "table1", "report/")  # doctest: +SKIP
+    """
+    from tipsd.analysis.html import markdown_to_html
+
+    out = Path(out_dir)
+    study = load_study(storage, study_name)
+    all_runs = load_runs(storage, study_name, all_states=True)
+    _ensure_dir(out)
+    text, figures = build_report_markdown(study, all_runs, metric=metric, out_dir=out, n_boot=n_boot,
+                                          baseline=baseline)
+    md_path, html_path = out / "report.md", out / "report.html"
+    md_path.write_text(text, encoding="utf-8")
+    html_path.write_text(markdown_to_html(text, title=f"tipsd report: {study_name}"), encoding="utf-8")
+    ids: list[str] = []
+    if upload and figures:
+        from optuna.artifacts import upload_artifact
+
+        from tipsd.analysis.artifacts import artifact_store
+
+        if not isinstance(storage, str) and artifact_dir is None:
+            artifact_dir = "tipsd-artifacts"
+        store = artifact_store(storage if isinstance(storage, str) else "", artifact_dir)
+        for fig in figures:
+            ids.append(upload_artifact(artifact_store=store, file_path=str(fig), study_or_trial=study))
+    return Report(md_path, html_path, figures, ids)
