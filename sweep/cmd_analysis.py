@@ -1,5 +1,243 @@
-"""`tipsd` subcommands for analysis (see tipsd.sweep.cli for the registration protocol)."""
+"""`tipsd` subcommands for analysis (see tipsd.sweep.cli for the registration protocol):
+`table`, `paper`, `compare`, `heatmap`, `report`, `export`, `importance`.
+
+Each handler reads stored studies through `tipsd.analysis` and never trains. Heavy imports happen
+inside the handlers so that `tipsd --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tipsd.model.errors import TipsdError
+
+DEFAULT_STORAGE = "sqlite:///tipsd.db"
+WEIGHTS = ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
+
+
+class OutputError(TipsdError):
+    """An output file or folder cannot be written."""
+
+
+def _parse_cell(text: str) -> dict[str, float]:
+    """``"gamma_info=1,gamma_s=0.1"`` → ``{"gamma_info": 1.0, "gamma_s": 0.1}``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(f"'{part}' is not NAME=VALUE (e.g. gamma_s=0.1)")
+    return out
+
+
+def _emit(text: str, path: str | None) -> None:
+    if not path or path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _load(args, *, all_states: bool = False):
+    """(study, info, finished runs, all runs, metric column, higher_is_better) for a handler."""
+    from tipsd.analysis.runs import higher_is_better, load_runs, load_study, metric_column, require_finished, study_info
+
+    study = load_study(args.storage, args.study)
+    all_runs = load_runs(args.storage, args.study, all_states=True)
+    info = study_info(study, all_runs)
+    runs = all_runs[all_runs["state"] == "COMPLETE"].reset_index(drop=True)
+    require_finished(runs, args.study, info.counts)
+    col = metric_column(runs, getattr(args, "metric", None))
+    return study, info, runs, all_runs, col, higher_is_better(col, info.direction)
+
+
+def _where(args) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for cell in args.where or []:
+        out.update(cell)
+    return out
+
+
+def cmd_table(args) -> int:
+    from tipsd.analysis.tables import build_table, joint_table, render_frame, render_table
+
+    _, _, runs, _, col, higher = _load(args)
+    if args.joints:
+        text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
+    else:
+        table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
+                            where=_where(args), higher_is_better=higher)
+        text = render_table(table, args.format, decimals=args.decimals)
+    _emit(text, args.output)
+    return 0
+
+
+def cmd_paper(args) -> int:
+    from tipsd.analysis.paper import paper_table
+    from tipsd.analysis.tables import render_table
+
+    _emit(render_table(paper_table(args.table), args.format, decimals=1), args.output)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from tipsd.analysis.paper import compare_with_paper, render_comparison
+
+    _, _, runs, _, col, _ = _load(args)
+    comp = compare_with_paper(runs, args.paper, metric=col, baseline=args.baseline)
+    _emit(render_comparison(comp, decimals=args.decimals), args.output)
+    return 0
+
+
+def cmd_heatmap(args) -> int:
+    from tipsd.analysis.heatmap import save_heatmap
+    from tipsd.analysis.tables import build_table
+
+    _, info, runs, _, col, higher = _load(args)
+    table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
+                        where=_where(args), higher_is_better=higher)
+    title = info.metric if col == "value" else col
+    path = save_heatmap(table, args.output, decimals=args.decimals, title=title)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from tipsd.analysis.report import write_report
+
+    rep = write_report(args.storage, args.study, args.output, metric=args.metric, artifact_dir=args.artifact_dir,
+                       upload=not args.no_upload, baseline=args.baseline)
+    print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
+          f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tipsd.analysis.runs import load_runs, load_study
+
+    load_study(args.storage, args.study)
+    runs = load_runs(args.storage, args.study, all_states=args.all_states)
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise OutputError("writing parquet needs pyarrow: pip install pyarrow") from None
+        if not args.output:
+            raise OutputError("parquet is binary: give an output file with -o FILE.parquet")
+        try:
+            runs.to_parquet(args.output, index=False)
+        except OSError as err:
+            raise OutputError(f"cannot write '{args.output}': {err.strerror or err}") from None
+        print(f"wrote {args.output} ({len(runs)} runs)", file=sys.stderr)
+        return 0
+    _emit(runs.to_csv(index=False), args.output)
+    return 0
+
+
+def cmd_importance(args) -> int:
+    from tipsd.analysis.importance import interactions, main_effects, weight_importances
+    from tipsd.analysis.report import _md_frame
+    from tipsd.analysis.tables import greek
+
+    _, _, runs, _, col, higher = _load(args)
+    imp = weight_importances(runs, col, higher_is_better=higher, seed=args.seed)
+    effects, inter = main_effects(runs, col), interactions(runs, col)
+    if args.format == "csv":
+        text = imp.to_csv(index=False) + "\n" + effects.to_csv(index=False) + "\n" + inter.to_csv(index=False)
+    else:
+        text = "\n\n".join([
+            "## Importance (normalised)\n\n" + _md_frame(imp.assign(weight=imp["weight"].map(greek)), 3),
+            "## Main effects\n\n" + _md_frame(effects.assign(weight=effects["weight"].map(greek))),
+            "## Interactions (share of total sum of squares)\n\n"
+            + _md_frame(inter.assign(weight_a=inter["weight_a"].map(greek), weight_b=inter["weight_b"].map(greek)), 3),
+        ]) + "\n" + "".join(f"\nNote: {n}\n" for n in imp.attrs.get("notes", []))
+    _emit(text, args.output)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, *, metric: bool = True) -> None:
+    p.add_argument("study", metavar="STUDY", help="study name in the storage")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
+    if metric:
+        p.add_argument("--metric", default=None,
+                       help="value (default: the study's objective), Total, Head…Ankle, oks_ap, L_com, …")
+
+
+def _layout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", choices=WEIGHTS, help="weight on the rows")
+    p.add_argument("--cols", choices=WEIGHTS, help="weight on the columns")
+    p.add_argument("--blocks", choices=WEIGHTS, help="weight of the blocks (Table II: gamma_red)")
+    p.add_argument("--where", type=_parse_cell, action="append", metavar="NAME=VALUE",
+                   help="keep only runs with these weights (repeatable), e.g. --where gamma_s=0.1")
+    p.add_argument("--decimals", type=int, default=1, help="digits after the point (default: 1)")
+
+
+def _add(subparsers, name: str, help_: str, example: str, handler) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help=help_, description=f"{help_}\n\nExample:\n  {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(handler=handler)
+    return p
 
 
 def register(subparsers) -> None:
-    """Add this module's subcommands to the `tipsd` parser (none yet)."""
+    """Add `table`, `paper`, `compare`, `heatmap`, `report`, `export` and `importance`."""
+    p = _add(subparsers, "table", "Tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV).",
+             "tipsd table table2 --storage sqlite:///tipsd.db --blocks gamma_red --rows gamma_var "
+             "--cols gamma_com --format latex", cmd_table)
+    _common(p)
+    _layout(p)
+    p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
+    p.add_argument("--joints", type=_parse_cell, action="append", metavar="CELL",
+                   help="per-joint table (Head … Ankle, Total) of these cells instead, e.g. "
+                        "--joints gamma_info=1,gamma_s=0.1 (repeatable)")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+
+    p = _add(subparsers, "paper", "Print the published Table I or II (reference values) in its layout.",
+             "tipsd paper table2 --format latex", cmd_paper)
+    p.add_argument("table", choices=("table1", "table2"))
+    p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+
+    p = _add(subparsers, "compare", "Compare a study with a published table: Spearman ρ, best cells, claims.",
+             "tipsd compare table1 --paper table1 --baseline 77.3", cmd_compare)
+    _common(p)
+    p.add_argument("--paper", choices=("table1", "table2"), required=True, help="published table to compare with")
+    p.add_argument("--baseline", type=float, default=None,
+                   help="the reproduction's HRNet baseline mAP (claim 1; else 'not testable')")
+    p.add_argument("--decimals", type=int, default=2)
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+
+    p = _add(subparsers, "heatmap", "Draw a study as annotated heatmaps (one panel per block), PNG or PDF.",
+             "tipsd heatmap table2 -o table2.pdf", cmd_heatmap)
+    _common(p)
+    _layout(p)
+    p.add_argument("-o", "--output", required=True, help="output file (.png or .pdf)")
+
+    p = _add(subparsers, "report", "Write a Markdown + HTML report of a study; upload its figures as artifacts.",
+             "tipsd report table1 -o reports/table1", cmd_report)
+    _common(p)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--artifact-dir", default=None, help="artifact folder (default: next to the SQLite file)")
+    p.add_argument("--no-upload", action="store_true", help="do not upload the figures as Optuna artifacts")
+    p.add_argument("--baseline", type=float, default=None, help="HRNet baseline mAP for claim 1")
+
+    p = _add(subparsers, "export", "Export a study as a tidy table, one row per run (CSV or Parquet).",
+             "tipsd export table1 --format parquet -o table1.parquet", cmd_export)
+    _common(p, metric=False)
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--all-states", action="store_true", help="include FAIL, PRUNED and RUNNING trials")
+    p.add_argument("-o", "--output", help="output file (CSV: default stdout)")
+
+    p = _add(subparsers, "importance", "Weight importances (PED-ANOVA, fANOVA), main effects and interactions.",
+             "tipsd importance table2 --metric Total", cmd_importance)
+    _common(p)
+    p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
+    p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
