@@ -1,0 +1,68 @@
+"""Paired test against the best cell, Holm correction, bootstrap probability of being best."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from tipsd.analysis.stats import cell_seed_matrix, compare_to_best, holm, paired_t_pvalue, prob_best
+
+
+def frame(cells: dict[float, list[float]]) -> pd.DataFrame:
+    recs = [{"g": g, "seed": s, "value": v} for g, vals in cells.items() for s, v in enumerate(vals) if v is not None]
+    return pd.DataFrame.from_records(recs)
+
+
+def test_paired_t_matches_hand_computation():
+    # d = 1, 2, 3: mean 2, sd 1, t = 2 / (1/sqrt 3) = 3.4641, df 2
+    p = paired_t_pvalue(np.array([1.0, 2.0, 3.0]))
+    assert p == pytest.approx(2 * sps.t.sf(2 * np.sqrt(3), 2))
+    assert p == pytest.approx(0.074180, abs=1e-6)
+    assert np.isnan(paired_t_pvalue(np.array([1.0])))
+    assert paired_t_pvalue(np.array([0.5, 0.5])) == 0.0
+    assert paired_t_pvalue(np.array([0.0, 0.0])) == 1.0
+
+
+def test_holm_adjustment():
+    assert holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    out = holm([0.2, np.nan, 0.01])
+    assert out[0] == pytest.approx(0.2) and np.isnan(out[1]) and out[2] == pytest.approx(0.02)
+
+
+def test_compare_to_best_is_paired_by_seed():
+    # best cell 2: [10, 12, 14]; cell 1 trails it by exactly 1, 1.1, 0.9 -> paired test sees a clear gap
+    # although the unpaired spreads overlap; cell 0 has one shared seed only -> untested.
+    runs = frame({0: [5.0, None, None], 1: [9.0, 10.9, 13.1], 2: [10.0, 12.0, 14.0]})
+    res = compare_to_best(runs, by=["g"]).set_index("g")
+    assert res.loc[2, "is_best"] and not res.loc[2, "tested"]
+    assert res.loc[0, "n_pairs"] == 1 and not res.loc[0, "tested"]
+    d = np.array([1.0, 1.1, 0.9])
+    p = 2 * sps.t.sf(d.mean() / (d.std(ddof=1) / np.sqrt(3)), 2)
+    assert res.loc[1, "p_value"] == pytest.approx(p)
+    assert res.loc[1, "p_holm"] == pytest.approx(p)  # the only test in the family
+    assert res.loc[1, "mean_diff"] == pytest.approx(1.0)
+    assert p < 0.05 and bool(res.loc[1, "distinguishable"])
+
+
+def test_lower_is_better_flips_the_best():
+    runs = frame({0: [1.0, 2.0], 1: [3.0, 4.0]})
+    res = compare_to_best(runs, by=["g"], higher_is_better=False).set_index("g")
+    assert bool(res.loc[0, "is_best"])
+
+
+def test_cell_seed_matrix_averages_duplicate_runs():
+    runs = pd.DataFrame({"g": [0, 0, 0], "seed": [0, 0, 1], "value": [1.0, 3.0, 5.0]})
+    _, seeds, x = cell_seed_matrix(runs, by=["g"])
+    assert seeds == [0, 1] and x.tolist() == [[2.0, 5.0]]
+
+
+def test_prob_best_bootstrap():
+    sure = prob_best(frame({0: [1.0, 3.0], 1: [0.0, 0.0]}), by=["g"])
+    assert sure["p_best"].tolist() == [1.0, 0.0]
+    # A = [1, 3], B = [2, 2]: draws {0,0} -> B, {1,1} -> A, mixed -> tie (shared): P = 0.5 each
+    even = prob_best(frame({0: [1.0, 3.0], 1: [2.0, 2.0]}), by=["g"], n_boot=4000)
+    assert even["p_best"].sum() == pytest.approx(1.0)
+    assert even["p_best"].tolist() == pytest.approx([0.5, 0.5], abs=0.03)
+    again = prob_best(frame({0: [1.0, 3.0], 1: [2.0, 2.0]}), by=["g"], n_boot=4000)
+    assert again["p_best"].tolist() == even["p_best"].tolist()  # seeded RNG
