@@ -37,14 +37,19 @@ def test_interim_synthesis_is_synthesis_plus_detached_distillation():
 
 def test_complementary_infonce_hand_computed():
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    # cos-sim logits = I / tau; each row's CE = log(1 + e^{-1/tau}); both directions equal.
-    assert complementary_infonce(z, z, temperature=1.0).item() == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-6)
-    assert complementary_infonce(z, z, temperature=0.1).item() == pytest.approx(math.log(1 + math.exp(-10)), abs=1e-7)  # float32
-    # Swapped pairing: the positives now have similarity 0, negatives 1.
+    # Centred: (0.5, -0.5) and (-0.5, 0.5) -> cosine logits [[1, -1], [-1, 1]] / tau;
+    # each row's CE = log(1 + e^{-2/tau}); both directions equal.
+    assert complementary_infonce(z, z, temperature=1.0).item() == pytest.approx(math.log(1 + math.exp(-2)), rel=1e-6)
+    assert complementary_infonce(z, z, temperature=0.5).item() == pytest.approx(math.log(1 + math.exp(-4)), rel=1e-5)
+    # Swapped pairing: positives at cosine -1, negatives at +1.
     swapped = complementary_infonce(z, z.flip(0), temperature=1.0).item()
-    assert swapped == pytest.approx(math.log(1 + math.exp(1)), rel=1e-6)
-    # Scale-invariant (cosine similarity).
-    assert complementary_infonce(3 * z, z, 1.0).item() == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-6)
+    assert swapped == pytest.approx(math.log(1 + math.exp(2)), rel=1e-6)
+    # Invariant to a shared offset and to scale (centred cosine similarity).
+    assert complementary_infonce(3 * z + 7, z, 1.0).item() == pytest.approx(math.log(1 + math.exp(-2)), rel=1e-6)
+    # Four samples, tau = 1: centred one-hot rows have cosine 1 with themselves, -1/3 with others.
+    eye = torch.eye(4)
+    expected = -math.log(math.e / (math.e + 3 * math.exp(-1 / 3)))
+    assert complementary_infonce(eye, eye, 1.0).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_part_variance_hinge_hand_computed():

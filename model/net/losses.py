@@ -69,12 +69,13 @@ def complementary_infonce(z_comp: torch.Tensor, z_task: torch.Tensor, temperatur
         temperature: tau of the softmax.
 
     Returns:
-        With cosine similarities `S[i, j] = <z_comp_i, z_task_j> / (|.||.| tau)`:
+        With both embeddings centred over the batch (so that what every sample shares does not make
+        all pairs look alike) and cosine similarities `S[i, j] = <z_comp_i, z_task_j> / (|.||.| tau)`:
         `(CE(S, diag) + CE(S^T, diag)) / 2`. Minimising it maximises a lower bound on the mutual
         information I(Z_comp; Y): `log B - L_com <= I`.
     """
-    a = F.normalize(z_comp.float(), dim=-1)
-    b = F.normalize(z_task.float(), dim=-1)
+    a = F.normalize(z_comp.float() - z_comp.float().mean(0), dim=-1)
+    b = F.normalize(z_task.float() - z_task.float().mean(0), dim=-1)
     logits = a @ b.T / temperature  # (B, B)
     labels = torch.arange(logits.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))

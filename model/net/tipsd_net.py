@@ -25,6 +25,7 @@ from torch import nn
 from tipsd.model.net.backbone import HRBackbone, ResidualBlock, group_norm
 
 NUM_JOINTS = 17
+EMBED_GRID = 4  # key/complementary embeddings pool the (h, w) map to this many cells per side
 # PoseTrack18 keypoint slots of each part group (head incl. the never-labelled ears; arms incl.
 # shoulders; legs incl. hips).
 PART_GROUPS: dict[str, tuple[int, ...]] = {
@@ -80,8 +81,10 @@ class TIPSDNet(nn.Module):
         )
         # Embeddings for the information-theoretic terms.
         self.group_proj = nn.ModuleList(nn.Linear(c, feat_dim) for _ in PART_GROUPS)
-        self.key_proj = nn.Linear(c, feat_dim)
-        self.comp_proj = nn.Linear(c, feat_dim)
+        # Key / complementary embeddings read a coarse 4x4 grid, not a global mean: where the parts
+        # are is what identifies a pose (a global mean is nearly the same for every crop).
+        self.key_proj = nn.Linear(c * EMBED_GRID**2, feat_dim)
+        self.comp_proj = nn.Linear(c * EMBED_GRID**2, feat_dim)
         # Encodes the ground-truth key-frame pose (the task variable Y of L_com); training only.
         self.label_encoder = nn.Sequential(
             nn.Linear(3 * num_joints, 2 * feat_dim), nn.ReLU(), nn.Linear(2 * feat_dim, feat_dim)
@@ -111,8 +114,8 @@ class TIPSDNet(nn.Module):
         groups = torch.stack(
             [proj(joint_feats[:, idx].mean(1)) for proj, idx in zip(self.group_proj, self._group_index)], 1
         )  # (B, 3, D)
-        z_key = self.key_proj(f_key.mean((2, 3)))  # (B, D)
-        z_comp = self.comp_proj(z_c.mean((2, 3)))  # (B, D)
+        z_key = self.key_proj(F.adaptive_avg_pool2d(f_key, EMBED_GRID).flatten(1))  # (B, C*16) -> (B, D)
+        z_comp = self.comp_proj(F.adaptive_avg_pool2d(z_c, EMBED_GRID).flatten(1))  # (B, D)
         return NetOutput(heatmaps, groups, z_key, z_comp, f_prev, f_next)
 
     def synthesize(self, feats_prev: torch.Tensor, feats_next: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
