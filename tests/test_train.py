@@ -1,0 +1,108 @@
+"""train(): learns on `tiny`, deterministic per seed, resumable, stops on divergence, device choice."""
+import json
+
+import pytest
+import torch
+
+from tipsd.model.config import GAMMA_NAMES, make_config
+from tipsd.model.errors import ConfigError, DivergenceError
+from tipsd.model.train import METRIC_KEYS, TrainResult, select_device, train, validate
+
+
+@pytest.fixture(scope="module")
+def tiny_result() -> TrainResult:
+    return train(make_config("tiny"))
+
+
+def test_tiny_run_learns_well_above_the_untrained_network(tiny_result):
+    from tipsd.model.data import PoseTrackClips, load_split, resolve_dataset
+    from tipsd.model.net import TIPSDNet
+    from torch.utils.data import DataLoader
+
+    cfg = make_config("tiny")
+    root = resolve_dataset(cfg.data, cfg.cache_dir)
+    val = PoseTrackClips(root, "val", input_size=(cfg.input_height, cfg.input_width), train=False)
+    torch.manual_seed(cfg.seed)
+    untrained = validate(TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim), DataLoader(val, batch_size=16),
+                         load_split(root, "val"), torch.device("cpu"), amp=False)
+    assert untrained["Total"] < 1.0
+    assert tiny_result.metrics["Total"] > untrained["Total"] + 2.0
+    assert tiny_result.history[-1]["train_loss"] < tiny_result.history[0]["train_loss"]
+
+
+def test_result_has_every_contract_field(tiny_result):
+    d = tiny_result.to_dict()
+    assert set(d["metrics"]) == set(METRIC_KEYS)
+    assert len(d["joint_ap"]) == 15 and "left_ear" not in d["joint_ap"]
+    assert list(d["losses"]) == ["L_loc", "L_s", "L_com", "L_var", "L_red", "total"]
+    assert all(v == v and abs(v) < float("inf") for v in d["losses"].values())
+    assert [h["epoch"] for h in d["history"]] == list(range(make_config("tiny").epochs))
+    assert d["device"] == "cpu" and d["frames_per_s"] > 0 and d["peak_mem_mb"] > 10
+    assert d["config"]["preset"] == "tiny" and all(k in d["config"] for k in GAMMA_NAMES)
+    json.dumps(d)  # serialisable as is
+
+
+def test_total_is_the_weighted_sum_of_the_logged_terms(tiny_result):
+    l, c = tiny_result.losses, make_config("tiny")
+    expected = l["L_loc"] + c.gamma_s * l["L_s"] + c.gamma_info * (
+        c.gamma_com * l["L_com"] + c.gamma_var * l["L_var"] + c.gamma_red * l["L_red"])
+    assert l["total"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_same_seed_same_metrics_and_other_seed_differs():
+    cfg = make_config("tiny", {"epochs": 2})
+    a, b = train(cfg), train(cfg)
+    assert a.metrics == b.metrics and a.losses == b.losses
+    c = train(make_config("tiny", {"epochs": 2, "seed": 1}))
+    assert c.losses != a.losses
+
+
+def test_resume_continues_to_the_uninterrupted_result(tmp_path):
+    cfg = make_config("tiny", {"epochs": 3})
+    full = train(cfg)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, value):
+        if epoch == 0:
+            raise Stop
+
+    with pytest.raises(Stop):  # the callback's exception propagates (as optuna.TrialPruned would)
+        train(cfg, checkpoint_dir=tmp_path, on_epoch=stop_after_first)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["epochs"] == 3 and saved["widths"] == list(cfg.widths)
+    seen = []
+    resumed = train(cfg, checkpoint_dir=tmp_path, resume=True, on_epoch=lambda e, v: seen.append(e))
+    assert seen == [1, 2]
+    assert resumed.metrics == full.metrics and resumed.losses == full.losses
+    assert [h["Total"] for h in resumed.history] == [h["Total"] for h in full.history]
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    train(make_config("tiny", {"epochs": 1}), checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"trained with epochs=1, not 2"):
+        train(make_config("tiny", {"epochs": 2}), checkpoint_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("term", ["L_com", "total"])
+def test_non_finite_loss_raises_divergence_naming_step_and_term(term):
+    cfg = make_config("tiny", {"epochs": 1, "debug_nan_term": term, "debug_nan_step": 2})
+    with pytest.raises(DivergenceError, match=rf"training diverged at step 2: loss term {term} is nan") as info:
+        train(cfg)
+    assert (info.value.step, info.value.term) == (2, term) and info.value.exit_code == 1
+
+
+def test_device_selection_and_clean_cuda_fallback():
+    assert select_device("auto", cuda_available=False) == torch.device("cpu")
+    assert select_device("auto", cuda_available=True) == torch.device("cuda")
+    assert select_device("cpu", cuda_available=True) == torch.device("cpu")
+    with pytest.raises(ConfigError, match=r"device: 'cuda' requested but CUDA is not available"):
+        select_device("cuda", cuda_available=False)
+
+
+def test_on_epoch_gets_each_validation_total():
+    got = []
+    result = train(make_config("tiny", {"epochs": 2}), on_epoch=lambda e, v: got.append((e, v)))
+    assert got == [(h["epoch"], h["Total"]) for h in result.history]
+    assert got[-1][1] == result.metrics["Total"]
