@@ -1,0 +1,83 @@
+"""The six claims and the study-vs-paper comparison."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tipsd.analysis.paper import (
+    FAILS,
+    HOLDS,
+    NOT_APPLICABLE,
+    NOT_TESTABLE,
+    cell_values,
+    check_claims,
+    compare_with_paper,
+    paper_runs,
+    table_axes,
+)
+
+
+def statuses(results):
+    return {r.number: r.status for r in results}
+
+
+def test_paper_numbers_pass_every_testable_claim():
+    t1 = cell_values(paper_runs("table1"), table_axes("table1"))
+    t2 = cell_values(paper_runs("table2"), table_axes("table2"))
+    assert len(t1) == 16 and len(t2) == 64
+    assert statuses(check_claims("table1", t1)) == {1: NOT_TESTABLE, 2: HOLDS, 3: HOLDS, 4: NOT_APPLICABLE,
+                                                    5: NOT_APPLICABLE, 6: HOLDS}
+    assert statuses(check_claims("table2", t2, baseline=77.3)) == {1: HOLDS, 2: NOT_APPLICABLE, 3: NOT_APPLICABLE,
+                                                                   4: HOLDS, 5: HOLDS, 6: HOLDS}
+
+
+def test_claims_fail_when_the_numbers_say_otherwise():
+    t1 = cell_values(paper_runs("table1"), table_axes("table1"))
+    c = lambda i, s: (("gamma_info", i), ("gamma_s", s))  # noqa: E731
+    worse = {**t1, c(5.0, 5.0): 87.0, c(0.0, 1.0): 85.5}  # a 5-cell becomes best; info=0 beats 0.1 at s=1
+    got = {r.number: r for r in check_claims("table1", worse, baseline=85.0)}
+    assert got[1].status == FAILS and got[1].detail == "lowest cell γ_info=0, γ_s=0 = 83.00 vs baseline 85"
+    assert got[2].status == FAILS and got[2].detail == "γ_info=0.1, γ_s=1 = 85.30 ≤ 85.50"
+    assert got[3].status == FAILS and got[6].status == FAILS
+    t2 = cell_values(paper_runs("table2"), table_axes("table2"))
+    bumpy = {**t2, (("gamma_com", 0.0), ("gamma_var", 5.0), ("gamma_red", 5.0)): 85.0}
+    assert statuses(check_claims("table2", bumpy))[4] == FAILS  # com=0 range 1.2 > 25% of 2.5
+
+
+def test_claims_not_testable_without_their_cells():
+    only = {(("gamma_info", 0.1), ("gamma_s", 0.0)): 85.0, (("gamma_info", 0.1), ("gamma_s", 1.0)): 85.5}
+    got = statuses(check_claims("table1", only))
+    assert got[2] == NOT_TESTABLE and got[3] == NOT_TESTABLE and got[6] == NOT_TESTABLE
+
+
+@pytest.mark.parametrize("table", ["table1", "table2"])
+def test_study_built_from_the_paper_gives_rho_one_and_passes(table):
+    runs = paper_runs(table)
+    # A reproduction runs all five weights: give the paper's fixed ones their values.
+    if table == "table1":
+        runs[["gamma_com", "gamma_var", "gamma_red"]] = 1.0
+    c = compare_with_paper(runs, table, baseline=77.3)
+    assert c.spearman == pytest.approx(1.0)
+    assert len(c.shared) == c.n_paper == (16 if table == "table1" else 64)
+    assert c.best_paper == c.best_study and c.best_study[1] == 86.2
+    testable = [r for r in c.claims if r.status not in (NOT_TESTABLE, NOT_APPLICABLE)]
+    assert testable and all(r.status == HOLDS for r in testable)
+    assert [r.status for r in c.claims] == [r.paper_status for r in c.claims]
+
+
+def test_compare_spearman_by_hand_and_fixed_weights_filter():
+    runs = paper_runs("table1").head(4).copy()  # gamma_info = 0 row: 83.0 83.5 83.9 83.7
+    runs["value"] = [1.0, 2.0, 4.0, 3.0]  # same ranks as the paper -> rho = 1
+    runs[["gamma_com", "gamma_var", "gamma_red"]] = 1.0
+    other = runs.copy()
+    other["gamma_com"], other["value"] = 0.0, [4.0, 3.0, 2.0, 1.0]  # dropped: table1 has gamma_com = 1
+    import pandas as pd
+
+    c = compare_with_paper(pd.concat([runs, other]), "table1")
+    assert c.spearman == pytest.approx(1.0) and len(c.shared) == 4
+    assert any("γ_com=1" in n for n in c.notes)
+    runs["value"] = [1.0, 2.0, 3.0, 4.0]  # ranks 1 2 3 4 vs paper 1 2 4 3: rho = 1 - 6*2/(4*15) = 0.8
+    assert compare_with_paper(runs, "table1").spearman == pytest.approx(0.8)
+    c2 = compare_with_paper(runs.head(2), "table1")
+    assert math.isnan(c2.spearman)
