@@ -186,3 +186,10 @@ def test_max_samples_evenly_spaced(fixture_root, tmp_path):
                         cache_dir=str(tmp_path / "c"))
     assert list(ds.index) == [0, 3, 6] and len(ds) == 3
     assert int(ds[1]["track_id"]) == 3 and int(ds[1]["image_id"]) == 10000010003
+
+
+def test_posetrack_data_subfolder_layout(tmp_path):
+    """The official release unpacks to ROOT/posetrack_data/{annotations,images}/..."""
+    write_fixture(tmp_path / "release" / "posetrack_data")
+    ds = PoseTrackClips(tmp_path / "release", "val", input_size=(64, 48), train=False, cache_dir=str(tmp_path / "c"))
+    assert len(ds) == 7 and ds.cache_status == "built"

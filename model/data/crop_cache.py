@@ -59,12 +59,12 @@ def decode_image(path: Path) -> np.ndarray:
 
 def dataset_fingerprint(root: str | Path, split: str) -> str:
     """sha256 over the split's annotation files (bytes) and its image files (name and size)."""
-    ann_dir, _ = split_dirs(root, split)
+    ann_dir, image_root = split_dirs(root, split)
     h = hashlib.sha256()
     for f in sorted(ann_dir.glob("*.json")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
-    img_dir = Path(root) / "images" / split
+    img_dir = image_root / "images" / split
     if img_dir.is_dir():
         for dirpath, _, files in sorted(os.walk(img_dir)):
             for name in sorted(files):
