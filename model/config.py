@@ -66,8 +66,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         data="synth:tiny", input_height=64, input_width=48, widths=(8, 16), feat_dim=16,
         epochs=10, batch_size=8, lr=3e-3,
     ),
-    # The CPU default: one run in about a minute on 2 cores, a whole Table I in minutes-to-hours.
-    "quick": dict(data="synth:quick"),
+    # The CPU default: one run in about a minute on this 2-core CPU (one thread, shared machine),
+    # a whole Table I in minutes-to-hours. Tuned in docs/model.md ("quick preset").
+    "quick": dict(
+        data="synth:quick", input_height=64, input_width=48, widths=(16, 32), epochs=8,
+        max_train_samples=800, batch_size=16, lr=5e-3, sigma=2.0,
+    ),
     # GPU: the paper's input size and HRNet-W48-like widths.
     "paper": dict(
         data="synth:paper", input_height=384, input_width=288, widths=(48, 96, 192, 384),
