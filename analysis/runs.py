@@ -194,8 +194,12 @@ def _raw_sql(url: str, names: list[str]) -> pd.DataFrame:
 
             def query(sql: str, columns: list[str]) -> pd.DataFrame:
                 stmt = sa.text(sql).bindparams(sa.bindparam("s", expanding=True))
-                rows = conn.execute(stmt, {"s": [int(i) for i in ids["study_id"]]}).all()
-                return pd.DataFrame(rows, columns=columns)
+                res = conn.execute(stmt, {"s": [int(i) for i in ids["study_id"]]})
+                # Plain DBAPI tuples: building sqlalchemy Row objects costs more than the query.
+                rows = res.cursor.fetchall() if getattr(res, "cursor", None) is not None else res.all()
+                # Column-wise construction: pandas probing sqlalchemy Row objects one by one is slow.
+                cols = list(zip(*rows)) if rows else [()] * len(columns)
+                return pd.DataFrame({c: list(v) for c, v in zip(columns, cols)}, columns=columns)
 
             trials = query(
                 f"SELECT trial_id, number, study_id, state, datetime_start, datetime_complete "
@@ -232,12 +236,20 @@ def _raw_sql(url: str, names: list[str]) -> pd.DataFrame:
         wide = params.pivot(index="trial_id", columns="key", values="v").add_prefix("param.")
         trials = trials.merge(wide, left_on="trial_id", right_index=True, how="left")
     if len(attrs):
-        attrs["v"] = [json.loads(s) for s in attrs["value_json"]]
+        attrs["v"] = [_decode(s) for s in attrs["value_json"].tolist()]
         wide = attrs.pivot(index="trial_id", columns="key", values="v").add_prefix("attr.")
         trials = trials.merge(wide, left_on="trial_id", right_index=True, how="left")
     for col in ("datetime_start", "datetime_complete"):
         trials[col] = pd.to_datetime(trials[col])
     return trials.drop(columns="trial_id")
+
+
+def _decode(text: str) -> Any:
+    # Most attributes are numbers: float() is ~20x cheaper than json.loads and gives the same value.
+    try:
+        return float(text) if text[:1] in "-0123456789" else json.loads(text)
+    except ValueError:
+        return json.loads(text)
 
 
 def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
