@@ -73,15 +73,12 @@ def loss_terms(
     key_target, key_weight = batch["heatmaps"][:, 1], batch["target_weight"][:, 1]  # (B, K, h, w), (B, K)
     l_loc = localization_loss(out.heatmaps, key_target, key_weight)
 
-    # Synthesis at a random alpha (teaches the synthesizer the whole interval) and at alpha = 0.5,
-    # the key frame's time, whose output is distilled into the key-frame estimator.
+    # Synthesis at a random alpha (teaches the synthesizer the whole interval); the forward pass
+    # already synthesized alpha = 0.5, the key frame's time, whose output is distilled into the
+    # key-frame estimator (and feeds its fusion).
     synth_target, synth_weight = interim_targets(batch["keypoints"], batch["target_weight"], alpha, hm_size, sigma)
-    # Both synthesizer calls in one batch: (2B, ...) is cheaper than two small passes.
-    both = net.synthesize(
-        torch.cat([out.feats_prev, out.feats_prev]), torch.cat([out.feats_next, out.feats_next]),
-        torch.cat([alpha, torch.full_like(alpha, 0.5)]),
-    )  # (2B, K, h, w)
-    synth, synth_key = both.chunk(2)
+    synth = net.synthesize(out.feats_prev, out.feats_next, alpha)  # (B, K, h, w)
+    synth_key = out.synth_key
     l_s = interim_synthesis_loss(synth, synth_target, synth_weight, out.heatmaps, synth_key, synth_weight)
 
     key_kpts = batch["keypoints"][:, 1]  # (B, K, 3)

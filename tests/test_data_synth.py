@@ -119,7 +119,7 @@ def test_concurrent_resolve_generates_one_complete_copy(tmp_path):
              for _ in range(2)]
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    assert outs[0] == outs[1] and outs[0].endswith("synth-tiny-v1-seed5")
+    assert outs[0] == outs[1] and outs[0].endswith(f"synth-tiny-v{synth_mod.GENERATOR_VERSION}-seed5")
     entries = sorted(p.name for p in (tmp_path / "datasets").iterdir())
-    assert entries == [".synth-tiny-v1-seed5.lock", "synth-tiny-v1-seed5"]  # no temp folders left
+    assert entries == [f".synth-tiny-v{synth_mod.GENERATOR_VERSION}-seed5.lock", f"synth-tiny-v{synth_mod.GENERATOR_VERSION}-seed5"]  # no temp folders left
     assert _files(Path(outs[0])) == _files(generate_dataset(tmp_path / "ref", "tiny", seed=5))

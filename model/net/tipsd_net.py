@@ -5,11 +5,13 @@ One forward pass over a clip of three aligned crops (t-delta, t, t+delta):
     frames (B, 3, 3, H, W) --backbone (shared)--> feats (B, 3, C, h, w)       h, w = H/4, W/4
     F_prev, F_key, F_next = feats[:, 0], feats[:, 1], feats[:, 2]
     Z_c   = complementary(F_prev, F_next)             (B, C, h, w)  what the neighbours add
-    F_fus = fuse(F_key, Z_c)                          (B, C, h, w)
+    S_key = synthesize(F_prev, F_next, 0.5)           (B, K, h, w)  interim pose at the key frame's time
+    F_fus = fuse(F_key, Z_c, S_key)                   (B, C, h, w)
     heatmaps = head(F_fus)                            (B, K, h, w)  the key-frame estimate
     groups   = part-group features of F_fus           (B, 3, D)     head, arms, legs
     z_key, z_comp = pooled embeddings of F_key, Z_c   (B, D)
     synthesize(F_prev, F_next, alpha) -> (B, K, h, w) the interim pose at t-delta + alpha*2*delta
+    (the interim pose at alpha = 0.5 is computed in every forward pass and is an input of `fuse`)
 
 The loss weights are not part of the network: every module is used the same way whatever the five
 gamma are, so many weight settings can share one architecture (and one stacked, vmapped model).
@@ -45,6 +47,7 @@ class NetOutput:
     z_comp: torch.Tensor  # (B, D) complementary embedding
     feats_prev: torch.Tensor  # (B, C, h, w) backbone features of t-delta (for the synthesizer)
     feats_next: torch.Tensor  # (B, C, h, w) backbone features of t+delta
+    synth_key: torch.Tensor  # (B, K, h, w) interim pose synthesized at the key frame's time (alpha = 0.5)
 
 
 def _conv1x1_norm(c_in: int, c_out: int) -> nn.Sequential:
@@ -71,7 +74,10 @@ class TIPSDNet(nn.Module):
         self.complementary = nn.Sequential(
             nn.Conv2d(2 * c, c, 3, padding=1, bias=False), group_norm(c), nn.ReLU(), ResidualBlock(c)
         )
-        self.fuse = _conv1x1_norm(2 * c, c)
+        # The fusion reads the key features, the complementary features and the interim pose
+        # synthesized from the neighbours at the key frame's time (K heatmap channels): the estimate
+        # the key-frame head can fall back on when the key frame itself is blurred or occluded.
+        self.fuse = _conv1x1_norm(2 * c + num_joints, c)
         self.fuse_block = ResidualBlock(c)
         self.head = nn.Conv2d(c, num_joints, 1)
         # Interim synthesizer: neighbour features + the interpolation factor as a constant plane.
@@ -103,7 +109,8 @@ class TIPSDNet(nn.Module):
         feats = feats.unflatten(0, (b, t))  # (B, 3, C, h, w)
         f_prev, f_key, f_next = feats[:, 0], feats[:, 1], feats[:, 2]
         z_c = self.complementary(torch.cat([f_prev, f_next], 1))  # (B, C, h, w)
-        fused = F.relu(f_key + self.fuse(torch.cat([f_key, z_c], 1)))
+        synth_key = self.synthesize(f_prev, f_next, f_key.new_full((b,), 0.5))  # (B, K, h, w)
+        fused = F.relu(f_key + self.fuse(torch.cat([f_key, z_c, synth_key], 1)))
         fused = self.fuse_block(fused)  # (B, C, h, w)
         heatmaps = self.head(fused)  # (B, K, h, w)
 
@@ -116,7 +123,7 @@ class TIPSDNet(nn.Module):
         )  # (B, 3, D)
         z_key = self.key_proj(F.adaptive_avg_pool2d(f_key, EMBED_GRID).flatten(1))  # (B, C*16) -> (B, D)
         z_comp = self.comp_proj(F.adaptive_avg_pool2d(z_c, EMBED_GRID).flatten(1))  # (B, D)
-        return NetOutput(heatmaps, groups, z_key, z_comp, f_prev, f_next)
+        return NetOutput(heatmaps, groups, z_key, z_comp, f_prev, f_next, synth_key)
 
     def synthesize(self, feats_prev: torch.Tensor, feats_next: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Heatmaps of the interim pose at factor `alpha` (B,) in [0, 1] between t-delta and t+delta.
