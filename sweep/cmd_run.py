@@ -55,7 +55,7 @@ def cmd_run(args) -> int:
     from tipsd.sweep.cli import UsageError, version
     from tipsd.sweep.runner import run_study
     from tipsd.sweep.spec import load_spec
-    from tipsd.sweep.storage import resolve_url
+    from tipsd.sweep.storage import StorageError, resolve_url
 
     if args.workers < 1:
         raise UsageError(f"tipsd run: error: --workers {args.workers}: expected an integer >= 1")
@@ -65,8 +65,13 @@ def cmd_run(args) -> int:
 
         make_config(spec.preset, {"device": args.device})  # a bad device is a ConfigError now, exit 2
     url = resolve_url(args.storage, spec)
-    report = run_study(spec, url, workers=args.workers, device=args.device, version=version(),
-                       progress=not args.no_progress)
+    try:
+        report = run_study(spec, url, workers=args.workers, device=args.device, version=version(),
+                           progress=not args.no_progress)
+    except StorageError as err:
+        if args.storage or not spec.storage:
+            raise
+        raise StorageError(f"{spec.path}: storage = {url!r}: {err}") from None
     led = report.ledger
     print(f"{spec.name}: {len(led.done)}/{led.total} runs done, {len(led.exhausted)} given up, "
           f"{len(report.outcomes)} trials this session in {report.wall_s:.0f} s ({url})")

@@ -229,7 +229,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
         raise fail("metric", metric, "unknown metric" + _hint(str(metric), METRICS))
     direction = raw.get("direction", "maximize")
     if direction not in DIRECTIONS:
-        raise fail("direction", direction, "expected" + _hint(str(direction), DIRECTIONS)[6:])
+        raise fail("direction", direction, "unknown direction" + _hint(str(direction), DIRECTIONS))
     seeds = raw.get("seeds", [0])
     if (not isinstance(seeds, list) or not seeds
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
@@ -245,7 +245,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
 
     space = _parse_space(raw.get("space"), sampler == "grid", fail)
     fixed = _parse_fixed(raw.get("fixed", {}), space, fail)
-    budget = raw.get("budget", 0)
+    budget = raw.get("budget")
     if sampler == "grid":
         if "budget" in raw:
             raise fail("budget", budget, "a grid study runs every cell; remove budget or pick sampler = 'tpe'")

@@ -1,0 +1,116 @@
+"""Study files: the shipped studies parse to the right grids; every malformed file in
+tests/bad_studies gives one clear line, exit code 2, no traceback and no storage written."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from tipsd.sweep.cli import main
+from tipsd.sweep.spec import SpecError, cell_key, load_spec, parse_spec, spec_diff, spec_hash
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD = sorted((ROOT / "tests" / "bad_studies").glob("*.toml"))
+# Words each bad file's message must contain (the field or value at fault, or the suggestion).
+EXPECTED = {
+    "toml_syntax": "TOML syntax error",
+    "unknown_weight": "did you mean 'gamma_info'",
+    "empty_space": "space = {}",
+    "empty_value_list": "space.gamma_s = []",
+    "wrong_value_type": "space.gamma_s = 'one'",
+    "negative_weight": "space.gamma_s = -1",
+    "grid_with_range": "grid sampler needs a list",
+    "unknown_sampler": "sampler = 'bayesian'",
+    "log_low_zero": "space.gamma_s.low = 0",
+    "range_low_above_high": "must be greater than low (5)",
+    "missing_budget": "needs budget",
+    "budget_on_grid": "budget = 10",
+    "unknown_top_field": "did you mean 'seeds'",
+    "unknown_metric": "metric = 'mAP'",
+    "bad_direction": "direction = 'max'",
+    "weight_in_space_and_fixed": "fixed.gamma_s",
+    "unknown_preset": "did you mean 'quick'",
+    "unknown_override": "did you mean 'epochs'",
+    "bad_override_value": "epochs: 'many'",
+    "seeds_not_ints": "seeds = [0, 1.5]",
+    "unknown_pruner": "did you mean 'median'",
+    "missing_name": "name = None",
+    "unreachable_storage": "does not exist",
+    "unreachable_postgres": "unreachable",
+    "bad_storage_scheme": "nosuchdb",
+}
+# Files whose fault is their storage URL: run without --storage, which would take precedence.
+STORAGE_CASES = {"unreachable_storage", "unreachable_postgres", "bad_storage_scheme"}
+
+
+def test_every_bad_study_has_an_expectation():
+    assert len(BAD) >= 15
+    assert {p.stem for p in BAD} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_study_is_one_line_exit_2_and_writes_nothing(path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default storage would land here
+    db = tmp_path / "t.db"
+    argv = ["run", str(path), "--no-progress"]
+    if path.stem not in STORAGE_CASES:
+        argv += ["--storage", f"sqlite:///{db}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tipsd run: error: ")
+    assert EXPECTED[path.stem] in lines[0]
+    assert "Traceback" not in err
+    assert path.name in lines[0]  # names the file
+    assert list(tmp_path.iterdir()) == []  # no database, no artifacts
+
+
+def test_missing_study_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: cannot read study file" in capsys.readouterr().err
+
+
+def test_bad_workers_is_usage_error(capsys):
+    assert main(["run", str(ROOT / "studies" / "smoke.toml"), "--workers", "0"]) == 2
+    assert "--workers 0" in capsys.readouterr().err
+
+
+def test_table1_is_4x4_grid_with_two_seeds():
+    spec = load_spec(ROOT / "studies" / "table1.toml")
+    cells = spec.cells()
+    assert len(cells) == 16 and spec.seeds == [0, 1] and spec.total_jobs() == 32
+    assert {(c["gamma_info"], c["gamma_s"]) for c in cells} == set(itertools.product([0, 0.1, 1, 5], repeat=2))
+    assert all(c["gamma_com"] == c["gamma_var"] == c["gamma_red"] == 1.0 for c in cells)
+    assert "2 seeds" in spec.description
+
+
+def test_table2_bayes_smoke():
+    t2 = load_spec(ROOT / "studies" / "table2.toml")
+    assert len(t2.cells()) == 64
+    assert all(c["gamma_info"] == 1.0 and c["gamma_s"] == 0.1 for c in t2.cells())
+    bayes = load_spec(ROOT / "studies" / "bayes.toml")
+    assert bayes.sampler == "tpe" and set(bayes.space) == {"gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red"}
+    assert all(r.include_zero and r.log for r in bayes.space.values())
+    smoke = load_spec(ROOT / "studies" / "smoke.toml")
+    assert smoke.preset == "tiny" and smoke.total_jobs() == 8
+
+
+def test_preset_override_changes_hash_but_run_table_does_not():
+    raw = {"name": "x", "space": {"gamma_s": [0, 1]}}
+    base = spec_hash(parse_spec(raw).raw)
+    assert spec_hash(parse_spec(dict(raw, run={"max_retries": 5})).raw) == base
+    other = dict(raw, train={"preset": "tiny"})
+    assert spec_hash(parse_spec(other).raw) != base
+    assert spec_diff(raw, other) == "train: '<unset>' -> {'preset': 'tiny'}" or "train.preset" in spec_diff(raw, other)
+
+
+def test_cell_key_is_exact_and_ordered():
+    key = cell_key({"gamma_s": 0.1, "gamma_info": 1.0, "gamma_com": 0.0, "gamma_var": 5, "gamma_red": 0.3183})
+    assert key == "gamma_info=1|gamma_s=0.1|gamma_com=0|gamma_var=5|gamma_red=0.3183"
+
+
+def test_grace_must_exceed_heartbeat():
+    with pytest.raises(SpecError, match="run.grace_s = 5: must exceed run.heartbeat_s"):
+        parse_spec({"name": "x", "space": {"gamma_s": [0]}, "run": {"heartbeat_s": 5, "grace_s": 5}})
