@@ -30,6 +30,8 @@ def quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # tipsd uses ask/tell and records the heartbeat itself (objective.Heartbeat), so this is moot.
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     logging.getLogger("sqlalchemy").setLevel(logging.ERROR)
 
 

@@ -1,0 +1,171 @@
+"""Driver logic with a deterministic stand-in training function (tests/test_sweep_support.py):
+grid coverage, retries, divergence, resume, changed spec, pruning, Bayesian budget, two workers."""
+from __future__ import annotations
+
+import itertools
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from test_sweep_support import fake_train, grid_study, write_study, FAST_RUN
+from tipsd.model.config import GAMMA_NAMES
+from tipsd.sweep.runner import run_study
+from tipsd.sweep.spec import load_spec
+from tipsd.sweep.storage import StorageError
+
+
+def _trials(url, name):
+    return optuna.load_study(study_name=name, storage=url).get_trials()
+
+
+def _jobs(trials, state=TrialState.COMPLETE):
+    return sorted((t.user_attrs["gamma_info"], t.user_attrs["gamma_s"], t.user_attrs["seed"])
+                  for t in trials if t.state == state and "duplicate_of" not in t.user_attrs)
+
+
+def test_grid_covers_product_times_seeds_once_with_schema(tmp_path):
+    url = f"sqlite:///{tmp_path}/t.db"
+    spec = load_spec(grid_study(tmp_path, seeds=(0, 1, 2)))
+    report = run_study(spec, url, train_fn=fake_train, version="9.9", progress=False)
+    trials = _trials(url, "g")
+    # (5, 5) is not in this grid, so nothing diverges: 2 x 2 cells x 3 seeds, each exactly once.
+    assert _jobs(trials) == sorted(itertools.product([0.0, 1.0], [0.1, 5.0], [0, 1, 2]))
+    assert len(trials) == 12 and report.ledger.finished and len(report.ledger.done) == 12
+    t = trials[0]
+    assert set(t.params) == {"gamma_info", "gamma_s"}
+    for key in ["seed", *GAMMA_NAMES, "metric.Total", "metric.oks_ap", "metric.Head", "joint.head_top",
+                "loss.L_loc", "loss.total", "duration_s", "frames_per_s", "peak_mem_mb", "device",
+                "preset", "tipsd_version", "cell"]:
+        assert key in t.user_attrs, key
+    assert t.user_attrs["gamma_com"] == 1.0 and t.user_attrs["preset"] == "tiny"
+    assert t.user_attrs["tipsd_version"] == "9.9" and t.value == t.user_attrs["metric.Total"]
+    assert sorted(t.intermediate_values) == list(range(10))  # tiny preset: 10 epochs
+    study = optuna.load_study(study_name="g", storage=url)
+    assert study.user_attrs["tipsd.sampler"] == "grid" and study.user_attrs["tipsd.metric"] == "Total"
+    assert study.user_attrs["tipsd.version"] == "9.9" and len(study.user_attrs["tipsd.spec_hash"]) == 64
+    assert study.metric_names == ["Total"]
+
+
+def test_failed_cells_are_retried_then_given_up(tmp_path, monkeypatch):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("TIPSD_FAKE_FAIL_ONCE", str(marks))
+    url = f"sqlite:///{tmp_path}/t.db"
+    report = run_study(load_spec(grid_study(tmp_path, seeds=(0,))), url, train_fn=fake_train, progress=False)
+    trials = _trials(url, "g")
+    fails = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(fails) == 4 and len(_jobs(trials)) == 4 and report.ledger.finished
+    assert fails[0].user_attrs["fail_reason"] == "RuntimeError: transient failure"  # one line
+    # With no retries allowed, the same failure exhausts every job: reported, not re-run forever.
+    for m in marks.iterdir():
+        m.unlink()
+    path = grid_study(tmp_path, name="g0", seeds=(0,))
+    path.write_text(path.read_text().replace("max_retries = 2", "max_retries = 0"))
+    report = run_study(load_spec(path), url, train_fn=fake_train, progress=False)
+    assert len(report.ledger.exhausted) == 4 and not report.ledger.done
+    assert len(_trials(url, "g0")) == 4
+
+
+def test_divergence_is_failed_trial_and_sweep_goes_on(tmp_path):
+    path = write_study(tmp_path, "d", f"""
+name = "d"
+seeds = [0]
+[space]
+gamma_info = [1, 5]
+gamma_s = [5]
+[train]
+preset = "tiny"
+{FAST_RUN}""")
+    url = f"sqlite:///{tmp_path}/t.db"
+    report = run_study(load_spec(path), url, train_fn=fake_train, progress=False)
+    trials = _trials(url, "d")
+    assert len(trials) == 2  # not retried: divergence is a result
+    bad = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(bad) == 1 and bad[0].user_attrs["gamma_info"] == 5.0
+    assert bad[0].user_attrs["fail_reason"].startswith("training diverged at step 3: loss term L_com")
+    assert bad[0].user_attrs["diverged"] is True
+    assert [t.user_attrs["gamma_info"] for t in trials if t.state == TrialState.COMPLETE] == [1.0]
+    assert report.ledger.finished and not report.ledger.exhausted
+
+
+def test_resume_runs_only_missing_and_changed_spec_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path}/t.db"
+    spec = load_spec(grid_study(tmp_path))
+    calls = []
+
+    def interrupted_train(config, **kw):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(config.seed)
+        return fake_train(config, **kw)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec, url, train_fn=interrupted_train, progress=False)
+    assert len(_jobs(_trials(url, "g"))) == 3
+    rest = []
+    run_study(spec, url, train_fn=lambda c, **kw: rest.append(c) or fake_train(c, **kw), progress=False)
+    assert len(rest) == 5  # 8 jobs - 3 done
+    trials = _trials(url, "g")
+    assert len(_jobs(trials)) == 8 and len(set(_jobs(trials))) == 8
+    assert [t.user_attrs["fail_reason"] for t in trials if t.state == TrialState.FAIL] == ["interrupted by the user"]
+    # A third run has nothing to do.
+    assert run_study(spec, url, train_fn=fake_train, progress=False).outcomes == []
+    # Same name, different grid: refused, saying what changed and how to start anew.
+    changed = grid_study(tmp_path, seeds=(0, 1, 2))
+    with pytest.raises(StorageError, match=r"seeds: \[0, 1\] -> \[0, 1, 2\].*name = \"g-v2\""):
+        run_study(load_spec(changed), url, train_fn=fake_train, progress=False)
+    assert len(_trials(url, "g")) == 9
+
+
+def test_pruner_prunes(tmp_path):
+    path = grid_study(tmp_path, seeds=(0,), extra='[pruner]\ntype = "threshold"\nlower = 1000.0\n')
+    url = f"sqlite:///{tmp_path}/t.db"
+    report = run_study(load_spec(path), url, train_fn=fake_train, progress=False)
+    trials = _trials(url, "g")
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 4
+    assert all(sorted(t.intermediate_values) == [0] for t in trials)  # stopped after the first epoch
+    assert trials[0].user_attrs["prune_reason"].startswith("pruned after epoch 0")
+    assert report.ledger.finished and len(report.ledger.done) == 4
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "gp"])
+def test_bayesian_study_runs_its_budget(tmp_path, sampler):
+    path = write_study(tmp_path, "b", f"""
+name = "b"
+sampler = "{sampler}"
+sampler_seed = 1
+budget = 5
+seeds = [0, 1]
+[space]
+gamma_info = {{low = 0.01, high = 10, log = true, include_zero = true}}
+gamma_s = {{low = 0, high = 5}}
+[train]
+preset = "tiny"
+{FAST_RUN}""")
+    url = f"sqlite:///{tmp_path}/t.db"
+    run_study(load_spec(path), url, train_fn=fake_train, progress=False)
+    trials = _trials(url, "b")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(trials) == len(complete) == 10
+    cells = {t.user_attrs["cell"] for t in complete}
+    assert len(cells) == 5
+    for cell in cells:  # every setting replicated once per seed, with identical weights
+        assert sorted(t.user_attrs["seed"] for t in complete if t.user_attrs["cell"] == cell) == [0, 1]
+    assert all("gamma_info_is_zero" in t.params for t in complete)
+    for t in complete:
+        assert (t.user_attrs["gamma_info"] == 0.0) == t.params["gamma_info_is_zero"]
+        assert 0.0 <= t.user_attrs["gamma_s"] <= 5.0
+
+
+def test_two_local_workers_on_sqlite_finish_grid_once(tmp_path):
+    url = f"sqlite:///{tmp_path}/t.db"
+    spec = load_spec(grid_study(tmp_path, seeds=(0, 1, 2)))
+    report = run_study(spec, url, workers=2, train_fn=fake_train, progress=False)
+    trials = _trials(url, "g")
+    done = _jobs(trials)
+    assert done == sorted(itertools.product([0.0, 1.0], [0.1, 5.0], [0, 1, 2]))  # each exactly once
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    # Only lost claim races may fail, and they are marked, never counted.
+    assert all("duplicate_of" in t.user_attrs for t in trials if t.state == TrialState.FAIL)
+    assert report.ledger.finished and len(report.ledger.done) == 12
