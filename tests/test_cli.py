@@ -1,0 +1,40 @@
+"""The `tipsd` command table: usage errors are one line with exit 2; every command has help with an example."""
+import pytest
+
+from tipsd.sweep.cli import build_parser, main
+
+
+def _subcommands(parser):
+    """Yield (path, parser) for every leaf subcommand of `parser`."""
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for name, sub in action.choices.items():
+            if sub._subparsers is not None:
+                for path, leaf in _subcommands(sub):
+                    yield (name, *path), leaf
+            else:
+                yield (name,), sub
+
+
+def test_unknown_option_is_one_line_exit_2(capsys):
+    assert main(["--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "tipsd: error: unrecognized arguments: --no-such-option (see 'tipsd --help')"
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage: tipsd" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("tipsd ")
+
+
+def test_every_command_has_help_with_an_example():
+    leaves = list(_subcommands(build_parser()))
+    assert leaves, "no subcommand is registered"
+    missing = [" ".join(path) for path, sub in leaves if "example" not in sub.format_help().lower()]
+    assert missing == []
