@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,21 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | Non
     elif url.startswith("postgresql"):
         # A dead server should fail fast, not hang the CLI.
         kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-    try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_s, grace_period=grace_s, **kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise StorageError(f"storage {url!r} is unreachable: {reason}") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=heartbeat_s, grace_period=grace_s, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as err:
+            # Workers started together on an empty database race to create Optuna's tables
+            # (PostgreSQL: duplicate key in pg_type); the loser retries once the winner is done.
+            if attempt == 4:
+                reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+                raise StorageError(f"storage {url!r}: cannot create Optuna's tables: {reason}") from None
+            time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as err:
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            raise StorageError(f"storage {url!r} is unreachable: {reason}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _enable_wal(db: Path) -> None:
