@@ -272,6 +272,10 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
             raise fail("train.overrides.seed", overrides[key], "use the top-level seeds list")
         if key not in valid:
             raise fail(f"train.overrides.{key}", overrides[key], "unknown config key" + _hint(key, valid))
+    data = overrides.get("data")
+    if isinstance(data, str) and not data.startswith("synth:") and not Path(data).expanduser().is_dir():
+        # Caught here, not in the first trial, where it would fail every run max_retries times.
+        raise fail("train.overrides.data", data, "no such dataset folder (or use 'synth:<preset>')")
     pruner = _parse_pruner(raw.get("pruner", {"type": "none"}), fail)
     run = dict(RUN_DEFAULTS)
     run_raw = raw.get("run", {})

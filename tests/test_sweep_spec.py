@@ -39,6 +39,7 @@ EXPECTED = {
     "unreachable_storage": "does not exist",
     "unreachable_postgres": "unreachable",
     "bad_storage_scheme": "nosuchdb",
+    "missing_dataset": "train.overrides.data = '/nonexistent/posetrack18': no such dataset folder",
 }
 # Files whose fault is their storage URL: run without --storage, which would take precedence.
 STORAGE_CASES = {"unreachable_storage", "unreachable_postgres", "bad_storage_scheme"}
@@ -114,3 +115,12 @@ def test_cell_key_is_exact_and_ordered():
 def test_grace_must_exceed_heartbeat():
     with pytest.raises(SpecError, match="run.grace_s = 5: must exceed run.heartbeat_s"):
         parse_spec({"name": "x", "space": {"gamma_s": [0]}, "run": {"heartbeat_s": 5, "grace_s": 5}})
+
+
+@pytest.mark.parametrize("command", ["run", "status", "dashboard"])
+def test_every_command_help_has_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:" in out and f"tipsd {command}" in out.split("example:")[1]
