@@ -6,8 +6,11 @@
    training function that returns at once.
 2. Speed-up of ``--workers 2`` over ``--workers 1``: the same grid run from scratch both ways.
 
+Run it WITHOUT OMP_NUM_THREADS: that variable caps the torch threads of every worker, and the
+comparison is meant to be 1 worker x all cores against 2 workers x cores/2 (what --workers does).
+
 Usage:
-    OMP_NUM_THREADS=1 python benchmarks/bench_sweep.py                  # quick preset, 4 runs each
+    python benchmarks/bench_sweep.py                                    # quick preset, 4 runs each
     python benchmarks/bench_sweep.py --preset tiny --runs 4             # seconds, for a smoke check
 """
 from __future__ import annotations

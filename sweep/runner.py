@@ -98,8 +98,12 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
 
 
 def runtime_overrides(device: str | None, workers: int) -> dict[str, Any]:
-    """Config keys set per run, not per study: the device, and torch threads = cores // workers."""
-    out: dict[str, Any] = {"threads": max(1, (os.cpu_count() or 1) // max(1, workers))}
+    """Config keys set per run, not per study: the device, and torch threads = cores // workers
+    (at most ``OMP_NUM_THREADS`` when that is set)."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # an explicit cap (shared machines, tests) wins
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
+    out: dict[str, Any] = {"threads": threads}
     if device:
         out["device"] = device
     return out
@@ -122,16 +126,26 @@ def worker_loop(spec: StudySpec, storage_url: str, *, worker: int, runtime: dict
     Returns:
         The outcomes of the trials this worker finished.
     """
-    import optuna
+    import torch
 
-    from tipsd.sweep.spec import make_pruner, make_sampler
     from tipsd.sweep.storage import quiet_optuna
 
     quiet_optuna()
+    threads_before = torch.get_num_threads()
     if runtime.get("threads"):
-        import torch
-
         torch.set_num_threads(int(runtime["threads"]))
+    try:
+        return _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar, study, storage)
+    finally:
+        torch.set_num_threads(threads_before)  # in-process callers get their setting back
+
+
+def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar, study, storage) -> list[Outcome]:
+    """The body of `worker_loop` (same arguments)."""
+    import optuna
+
+    from tipsd.sweep.spec import make_pruner, make_sampler
+
     if storage is None:
         storage = open_storage(storage_url, heartbeat_s=spec.run["heartbeat_s"], grace_s=spec.run["grace_s"])
     if study is None:
