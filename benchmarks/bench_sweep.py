@@ -88,6 +88,12 @@ def main() -> None:
     from tipsd.model.data import resolve_dataset
 
     resolve_dataset(make_config(args.preset).data, os.environ.get("TIPSD_CACHE_DIR", ""))
+    # ...nor for building the decoded-crop cache (the first run of a preset builds it).
+    from tipsd.model.train import train
+
+    t0 = time.perf_counter()
+    train(make_config(args.preset, {"epochs": 1}))
+    print(f"warm-up run (1 epoch, builds caches): {time.perf_counter() - t0:.1f} s")
 
     timed = TimedTrain()
     spec1 = parse_spec(grid("w1", args.preset, args.runs, args.epochs))
