@@ -144,7 +144,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
     """The body of `worker_loop` (same arguments)."""
     import optuna
 
-    from tipsd.sweep.spec import make_pruner, make_sampler
+    from tipsd.sweep.samplers import make_pruner, make_sampler
 
     if storage is None:
         storage = open_storage(storage_url, heartbeat_s=spec.run["heartbeat_s"], grace_s=spec.run["grace_s"])

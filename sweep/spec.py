@@ -299,6 +299,9 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     )
     # Every override and fixed weight must make a valid TrainConfig: check once with the
     # largest searched values so a bad key fails now, not in the first trial.
+    from tipsd.sweep.samplers import make_pruner  # here: samplers imports this module
+
+    make_pruner(spec)  # Optuna checks the pruner's arguments (e.g. threshold needs lower or upper)
     probe = spec.full_gammas({n: _probe_value(v) for n, v in space.items()})
     try:
         make_config(preset, {**overrides, **probe})
@@ -391,32 +394,3 @@ def _parse_pruner(pruner: Any, fail) -> dict[str, Any]:
         if not _is_num(value):
             raise fail(f"pruner.{key}", value, "expected a number")
     return dict(pruner, type=kind)
-
-
-def make_pruner(spec: StudySpec):
-    """The Optuna pruner the spec names (`NopPruner` for ``none``)."""
-    import optuna.pruners as p
-
-    kind = spec.pruner["type"]
-    kwargs = {k: v for k, v in spec.pruner.items() if k != "type"}
-    classes = {"none": p.NopPruner, "median": p.MedianPruner, "percentile": p.PercentilePruner,
-               "threshold": p.ThresholdPruner, "successive_halving": p.SuccessiveHalvingPruner,
-               "hyperband": p.HyperbandPruner}
-    try:
-        return classes[kind](**kwargs)
-    except (TypeError, ValueError) as err:
-        raise SpecError(f"{spec.path}: pruner = {spec.pruner!r}: {err}") from None
-
-
-def make_sampler(spec: StudySpec):
-    """The Optuna sampler for a non-grid spec (grid cells are enumerated by the driver instead)."""
-    import optuna.samplers as s
-
-    seed = spec.sampler_seed
-    if spec.sampler == "tpe":
-        return s.TPESampler(seed=seed)
-    if spec.sampler == "gp":
-        return s.GPSampler(seed=seed)
-    if spec.sampler == "qmc":
-        return s.QMCSampler(seed=seed, warn_independent_sampling=False)
-    return s.RandomSampler(seed=seed)

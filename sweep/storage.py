@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tipsd.model.errors import TipsdError
-from tipsd.sweep.spec import StudySpec, make_pruner, make_sampler, spec_diff, spec_hash
+from tipsd.sweep.samplers import make_pruner, make_sampler
+from tipsd.sweep.spec import StudySpec, spec_diff, spec_hash
 
 DEFAULT_STORAGE = "sqlite:///tipsd.db"
 # Seconds a SQLite writer waits for the lock before "database is locked"; trials write rarely,

@@ -39,6 +39,7 @@ EXPECTED = {
     "unreachable_storage": "does not exist",
     "unreachable_postgres": "unreachable",
     "bad_storage_scheme": "nosuchdb",
+    "threshold_pruner_without_bounds": "Either lower or upper must be specified",
     "missing_dataset": "train.overrides.data = '/nonexistent/posetrack18': no such dataset folder",
 }
 # Files whose fault is their storage URL: run without --storage, which would take precedence.
