@@ -176,3 +176,30 @@ def test_dashboard_serves_the_smoke_study(smoke_db, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_runs_that_keep_failing_are_given_up_with_exit_1(tmp_path, capsys):
+    empty = tmp_path / "empty-dataset"
+    empty.mkdir()  # exists (so the spec is valid) but holds no PoseTrack annotations
+    path = write_study(tmp_path, "broken", f"""
+name = "broken"
+seeds = [0]
+[space]
+gamma_s = [0.1]
+[train]
+preset = "tiny"
+overrides = {{data = "{empty}"}}
+[run]
+heartbeat_s = 1
+grace_s = 2
+max_retries = 1
+""")
+    url = f"sqlite:///{tmp_path}/t.db"
+    assert main(["run", str(path), "--storage", url, "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "1 runs failed 2 times and were given up" in captured.err
+    trials = _trials(url, "broken")
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]  # first try + 1 retry
+    assert all(t.user_attrs["fail_reason"] and "\n" not in t.user_attrs["fail_reason"] for t in trials)
+    assert main(["status", "--storage", url]) == 0
+    assert "runs: 0/1 done (0%), 0 running, 1 given up" in capsys.readouterr().out
