@@ -149,7 +149,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
     if storage is None:
         storage = open_storage(storage_url, heartbeat_s=spec.run["heartbeat_s"], grace_s=spec.run["grace_s"])
     if study is None:
-        sampler = optuna.samplers.RandomSampler() if spec.is_grid else make_sampler(spec)
+        sampler = optuna.samplers.RandomSampler() if spec.is_grid else make_sampler(spec, worker)
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler,
                                   pruner=make_pruner(spec))
     train_fn = train_fn or _default_train()

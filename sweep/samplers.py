@@ -24,7 +24,7 @@ def make_pruner(spec: StudySpec):
         raise SpecError(f"{spec.path}: pruner = {spec.pruner!r}: {err}") from None
 
 
-def make_sampler(spec: StudySpec):
+def make_sampler(spec: StudySpec, worker: int = 0):
     """The Optuna sampler for a non-grid spec (grid cells are enumerated by the driver instead).
 
     Example:
@@ -33,7 +33,9 @@ def make_sampler(spec: StudySpec):
     """
     import optuna.samplers as s
 
-    seed = spec.sampler_seed
+    # Local workers seeded alike would propose the same settings and collide on every claim;
+    # worker i uses sampler_seed + i (worker 0, and so a one-worker run, keeps the spec's seed).
+    seed = None if spec.sampler_seed is None else spec.sampler_seed + worker
     if spec.sampler == "tpe":
         return s.TPESampler(seed=seed)
     if spec.sampler == "gp":

@@ -169,3 +169,26 @@ def test_two_local_workers_on_sqlite_finish_grid_once(tmp_path):
     # Only lost claim races may fail, and they are marked, never counted.
     assert all("duplicate_of" in t.user_attrs for t in trials if t.state == TrialState.FAIL)
     assert report.ledger.finished and len(report.ledger.done) == 12
+
+
+def test_bayesian_study_with_two_workers_keeps_its_budget(tmp_path):
+    path = write_study(tmp_path, "b2", f"""
+name = "b2"
+sampler = "random"
+sampler_seed = 3
+budget = 4
+seeds = [0, 1]
+[space]
+gamma_s = {{low = 0.01, high = 10, log = true}}
+[train]
+preset = "tiny"
+{FAST_RUN}""")
+    url = f"sqlite:///{tmp_path}/t.db"
+    report = run_study(load_spec(path), url, workers=2, train_fn=fake_train, progress=False)
+    trials = _trials(url, "b2")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 8 and len({t.user_attrs["cell"] for t in complete}) == 4
+    assert sorted((t.user_attrs["cell"], t.user_attrs["seed"]) for t in complete) == sorted(
+        {(t.user_attrs["cell"], t.user_attrs["seed"]) for t in complete})  # no job twice
+    assert all("duplicate_of" in t.user_attrs for t in trials if t.state != TrialState.COMPLETE)
+    assert report.ledger.finished
