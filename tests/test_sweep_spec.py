@@ -79,13 +79,13 @@ def test_bad_workers_is_usage_error(capsys):
     assert "--workers 0" in capsys.readouterr().err
 
 
-def test_table1_is_4x4_grid_with_two_seeds():
+def test_table1_is_4x4_grid_with_three_seeds():
     spec = load_spec(ROOT / "studies" / "table1.toml")
     cells = spec.cells()
-    assert len(cells) == 16 and spec.seeds == [0, 1] and spec.total_jobs() == 32
+    assert len(cells) == 16 and spec.seeds == [0, 1, 2] and spec.total_jobs() == 48
     assert {(c["gamma_info"], c["gamma_s"]) for c in cells} == set(itertools.product([0, 0.1, 1, 5], repeat=2))
     assert all(c["gamma_com"] == c["gamma_var"] == c["gamma_red"] == 1.0 for c in cells)
-    assert "2 seeds" in spec.description
+    assert "3 seeds" in spec.description
 
 
 def test_table2_bayes_smoke():
