@@ -1,8 +1,9 @@
-"""From heatmaps to PoseTrack18 predictions in original-image coordinates, and validation scoring.
+"""From heatmaps to PoseTrack18 predictions in original-image coordinates.
 
 `decode_heatmaps` is the usual HRNet decoder (argmax, then a quarter-pixel shift towards the higher
-neighbour); `to_image_coords` applies each sample's crop-to-image `affine`; `predict_split` runs the
-network over a split and returns `{video_name: PoseTrack18 dict}` ready for `tipsd.model.eval.evaluate`.
+neighbour); `to_image_coords` applies each sample's crop-to-image `affine`; `build_predictions` turns
+per-person results into `{video_name: PoseTrack18 dict}` ready for `tipsd.model.eval.evaluate`
+(the validation pass that calls them is `tipsd.model.train.validate`).
 """
 from __future__ import annotations
 
@@ -48,23 +49,20 @@ def to_image_coords(xy_heatmap: torch.Tensor, affine: torch.Tensor, stride: int 
 
 def build_predictions(
     image_ids: Iterable[int], track_ids: Iterable[int], xy: torch.Tensor, scores: torch.Tensor,
-    video_of_image: dict[int, str],
+    videos: Iterable[str],
 ) -> dict[str, dict[str, Any]]:
     """PoseTrack18 prediction dicts `{video: {"annotations": [...]}}` from per-person arrays.
 
     Args:
         image_ids, track_ids: one per person.
         xy: `(P, K, 2)` image pixels. scores: `(P, K)` joint scores.
-        video_of_image: image id -> video name (images of unknown videos are skipped).
+        videos: the video name of each person (image ids need not be unique across videos).
     """
-    videos: dict[str, dict[str, Any]] = defaultdict(lambda: {"annotations": []})
-    for image_id, track_id, pts, sc in zip(image_ids, track_ids, xy.tolist(), scores.tolist()):
-        video = video_of_image.get(int(image_id))
-        if video is None:
-            continue
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {"annotations": []})
+    for image_id, track_id, pts, sc, video in zip(image_ids, track_ids, xy.tolist(), scores.tolist(), videos):
         kpts = [v for (x, y), s in zip(pts, sc) for v in (x, y, s)]
-        videos[video]["annotations"].append({
+        out[video]["annotations"].append({
             "image_id": int(image_id), "track_id": int(track_id), "keypoints": kpts,
             "scores": [float(s) for s in sc], "score": float(sum(sc) / len(sc)),
         })
-    return dict(videos)
+    return dict(out)

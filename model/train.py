@@ -79,27 +79,23 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def _video_index(videos: list[dict]) -> tuple[dict[str, dict], dict[int, str]]:
-    """GT videos keyed by name (file stem) and the image id -> video name map."""
-    gt, video_of_image = {}, {}
-    for i, video in enumerate(videos):
-        name = Path(video.get("_file", f"video{i:04d}")).stem
-        gt[name] = {k: v for k, v in video.items() if k != "_file"}
-        for image in video["images"]:
-            video_of_image[int(image["id"])] = name
-    return gt, video_of_image
+def _video_names(videos: list[dict]) -> list[str]:
+    """Each video's name (its file stem), in `videos` order."""
+    return [Path(video.get("_file", f"video{i:04d}")).stem for i, video in enumerate(videos)]
 
 
 @torch.no_grad()
 def validate(net: TIPSDNet, loader: DataLoader, videos: list[dict], device: torch.device, amp: bool) -> dict:
     """Predict every validation sample and score it; returns `tipsd.model.eval.evaluate`'s dict.
 
-    When the split is capped (max_val_samples), only the images that have a sample are scored.
+    `videos` is the split's `load_split` list (a batch's ``video`` indexes it, so image ids need not
+    be unique across videos). When the split is capped (max_val_samples), only the images that have
+    a sample are scored.
     """
     from tipsd.model.eval import evaluate
 
     net.eval()
-    ids, tracks, xys, scores = [], [], [], []
+    ids, tracks, vids, xys, scores = [], [], [], [], []
     for batch in loader:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = net(batch["frames"].to(device, non_blocking=True))
@@ -108,14 +104,20 @@ def validate(net: TIPSDNet, loader: DataLoader, videos: list[dict], device: torc
         scores.append(maxval.clamp(0, 1))
         ids += batch["image_id"].tolist()
         tracks += batch["track_id"].tolist()
+        vids += batch["video"].tolist()
     net.train()
-    gt, video_of_image = _video_index(videos)
-    seen = set(ids)
-    for video in gt.values():  # score only what was predicted (a no-op for an uncapped split)
-        video["images"] = [im for im in video["images"] if int(im["id"]) in seen] or video["images"][:0]
-        video["annotations"] = [a for a in video["annotations"] if int(a["image_id"]) in seen]
-    gt = {name: v for name, v in gt.items() if v["images"]}
-    preds = build_predictions(ids, tracks, torch.cat(xys), torch.cat(scores), video_of_image)
+    names = _video_names(videos)
+    seen: dict[int, set[int]] = {}
+    for v, image_id in zip(vids, ids):
+        seen.setdefault(v, set()).add(image_id)
+    gt = {}
+    for v, video in enumerate(videos):  # score only what was predicted (a no-op for an uncapped split)
+        if v in seen:
+            gt[names[v]] = {
+                "images": [im for im in video["images"] if int(im["id"]) in seen[v]],
+                "annotations": [a for a in video["annotations"] if int(a["image_id"]) in seen[v]],
+            }
+    preds = build_predictions(ids, tracks, torch.cat(xys), torch.cat(scores), [names[v] for v in vids])
     return evaluate(gt, preds)
 
 
@@ -155,7 +157,7 @@ def train(
         >>> result = train(make_config("tiny"))  # doctest: +SKIP
         >>> result.metrics["Total"]  # doctest: +SKIP
     """
-    from tipsd.model.data import PoseTrackClips, load_split, resolve_dataset
+    from tipsd.model.data import PoseTrackClips, resolve_dataset
 
     started = time.perf_counter()
     cfg = config
@@ -173,7 +175,6 @@ def train(
     val_set = PoseTrackClips(root, "val", train=False, max_samples=cfg.max_val_samples, **common)
     if len(train_set) < 2 or len(val_set) < 1:
         raise DataError(f"{cfg.data}: needs at least 2 train and 1 val samples, has {len(train_set)} and {len(val_set)}")
-    val_videos = load_split(root, "val")
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
                             pin_memory=device.type == "cuda")
     batch_size = min(cfg.batch_size, len(train_set))
@@ -240,7 +241,7 @@ def train(
         train_clips += steps_per_epoch * batch_size
         losses = {name: float(v) / max(1, steps_per_epoch) for name, v in zip(LOSS_NAMES, sums.tolist())}
 
-        metrics = validate(net, val_loader, val_videos, device, use_amp)
+        metrics = validate(net, val_loader, val_set.videos, device, use_amp)
         history.append({"epoch": epoch, "Total": float(metrics["Total"]), "train_loss": losses["total"],
                         "seconds": time.perf_counter() - t0})
         if checkpoint_dir is not None:

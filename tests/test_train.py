@@ -106,3 +106,41 @@ def test_on_epoch_gets_each_validation_total():
     result = train(make_config("tiny", {"epochs": 2}), on_epoch=lambda e, v: got.append((e, v)))
     assert got == [(h["epoch"], h["Total"]) for h in result.history]
     assert got[-1][1] == result.metrics["Total"]
+
+
+class _OracleNet(torch.nn.Module):
+    """Returns the dataset's own key-frame target heatmaps, batch after batch (an unshuffled loader)."""
+
+    def __init__(self, dataset, batch_size):
+        super().__init__()
+        self.targets = [dataset[i]["heatmaps"][1] for i in range(len(dataset))]
+        self.batch_size, self.pos = batch_size, 0
+
+    def forward(self, frames):
+        from types import SimpleNamespace
+
+        n = frames.shape[0]
+        hm = torch.stack(self.targets[self.pos:self.pos + n])
+        self.pos += n
+        return SimpleNamespace(heatmaps=hm)
+
+
+def test_validate_keeps_videos_apart_when_image_ids_repeat_across_videos(tmp_path):
+    """Per-video image ids (0, 1, ... in every video) are PoseTrack18-format-valid: predictions must
+    still be scored against their own video, so perfect heatmaps give a perfect score."""
+    from tipsd.model.data import PoseTrackClips, load_split
+    from torch.utils.data import DataLoader
+    from tests.test_data_loader import write_fixture
+
+    root = write_fixture(tmp_path / "pt18")
+    ann_dir = root / "annotations" / "val"
+    doc = json.loads((ann_dir / "000001_fixture.json").read_text())
+    for ann in doc["annotations"]:  # the second video: same image ids, people moved 3 px down
+        ann["keypoints"] = [v + 3 if i % 3 == 1 and ann["keypoints"][i + 1] > 0 else v
+                            for i, v in enumerate(ann["keypoints"])]
+    (ann_dir / "000002_fixture.json").write_text(json.dumps(doc))
+    val = PoseTrackClips(root, "val", input_size=(64, 48), train=False, cache_dir=str(tmp_path / "c"))
+    assert len(val) == 14
+    net = _OracleNet(val, 4)
+    metrics = validate(net, DataLoader(val, batch_size=4), load_split(root, "val"), torch.device("cpu"), amp=False)
+    assert metrics["Total"] == pytest.approx(100.0)

@@ -128,6 +128,7 @@ class PoseTrackClips(torch.utils.data.Dataset):
             "keypoints": torch.from_numpy(kps),  # (3, K, 3) input-crop pixels + visibility
             "affine": torch.from_numpy(to_image.astype(np.float32)),  # (2, 3) input px -> image px
             "image_id": torch.tensor(s.image_id, dtype=torch.int64),
+            "video": torch.tensor(s.video, dtype=torch.int64),  # index into self.videos
             "track_id": torch.tensor(s.track_id, dtype=torch.int64),
             "score": torch.tensor(float(ann.get("score", 1.0)), dtype=torch.float32),
         }
