@@ -144,8 +144,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"config key widths: {cfg.widths!r} must be one or more positive ints")
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise ConfigError(f"config key lr: {cfg.lr!r} must be > 0")
-    if cfg.sigma <= 0:
+    if not (cfg.sigma > 0 and math.isfinite(cfg.sigma)):
         raise ConfigError(f"config key sigma: {cfg.sigma!r} must be > 0")
+    if not (cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay)):
+        raise ConfigError(f"config key weight_decay: {cfg.weight_decay!r} must be a finite value >= 0")
     if cfg.debug_nan_term and cfg.debug_nan_term not in LOSS_NAMES:
         raise ConfigError(
             f"config key debug_nan_term: {cfg.debug_nan_term!r} is not one of {', '.join(LOSS_NAMES)}"
@@ -153,7 +155,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.debug_nan_step < 0:
         raise ConfigError(f"config key debug_nan_step: {cfg.debug_nan_step!r} must be >= 0")
     dev = cfg.device
-    if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:")):
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"config key device: {dev!r} is not one of auto, cpu, cuda, cuda:N")
     return cfg
 

@@ -28,6 +28,11 @@ def test_unknown_key_lists_valid_ones():
         ({"epochs": "two"}, r"epochs: 'two' is not a valid int"),
         ({"batch_size": 0}, r"batch_size: 0 must be >= 1"),
         ({"device": "tpu"}, r"device: 'tpu' is not one of"),
+        ({"device": "cuda:first"}, r"device: 'cuda:first' is not one of"),
+        ({"sigma": "nan"}, r"sigma: nan must be > 0"),
+        ({"sigma": "inf"}, r"sigma: inf must be > 0"),
+        ({"weight_decay": -1e-4}, r"weight_decay: -0.0001 must be a finite value >= 0"),
+        ({"weight_decay": "nan"}, r"weight_decay: nan must be a finite value >= 0"),
     ],
 )
 def test_bad_values_are_rejected_with_key_and_value(overrides, message):
