@@ -6,6 +6,7 @@ killed worker as stale and run the job again.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -181,9 +182,11 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
 
     Returns:
         The `Outcome`. Divergence and other exceptions become a FAIL with ``fail_reason``;
-        KeyboardInterrupt is recorded as an interrupted FAIL and re-raised.
+        KeyboardInterrupt is recorded as an interrupted FAIL and re-raised. A trial that another
+        worker failed as stale meanwhile is left as it is (FAIL, job re-queued).
     """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     cfg = make_config(spec.preset, {**spec.overrides, **job.gammas, "seed": job.seed, **runtime})
@@ -199,40 +202,48 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
     out = Outcome(number=trial.number, job=job.key, state="FAIL")
     t0 = time.perf_counter()
     try:
-        with Heartbeat(storage, trial._trial_id, spec.run["heartbeat_s"] if storage.heartbeat_interval else None):
-            try:
-                result = train_fn(cfg, on_epoch=on_epoch)
-            finally:
-                out.train_s = time.perf_counter() - t0
-            value = float(result.metrics[spec.metric])
-            _record_result(trial, result, reported)
-            if not math.isfinite(value):
-                raise DivergenceError(-1, f"metric {spec.metric}", value)
-            rival = _earlier_claim(study, trial.number, job.key, spec)
-            if rival is not None:  # a racing worker finished the same job first: keep only one
-                _tell_duplicate(study, trial, rival)
-                out.state, out.reason = "DUPLICATE", f"duplicate of trial {rival}"
-            else:
-                study.tell(trial, value)
-                out.state, out.value = "COMPLETE", value
-    except optuna.TrialPruned as err:
-        trial.set_user_attr("prune_reason", one_line(err))
-        study.tell(trial, state=TrialState.PRUNED)
-        out.state, out.reason = "PRUNED", one_line(err)
-    except DivergenceError as err:
-        out.reason = one_line(err)
-        trial.set_user_attr("diverged", True)
-        trial.set_user_attr("fail_reason", out.reason)
-        study.tell(trial, state=TrialState.FAIL)
-    except KeyboardInterrupt:
-        trial.set_user_attr("interrupted", True)
-        trial.set_user_attr("fail_reason", "interrupted by the user")
-        study.tell(trial, state=TrialState.FAIL)
-        raise
-    except Exception as err:  # the sweep goes on; the job is retried up to run.max_retries times
-        out.reason = one_line(f"{type(err).__name__}: {err}")
-        trial.set_user_attr("fail_reason", out.reason)
-        study.tell(trial, state=TrialState.FAIL)
+        try:
+            with Heartbeat(storage, trial._trial_id, spec.run["heartbeat_s"] if storage.heartbeat_interval else None):
+                try:
+                    result = train_fn(cfg, on_epoch=on_epoch)
+                finally:
+                    out.train_s = time.perf_counter() - t0
+                value = float(result.metrics[spec.metric])
+                _record_result(trial, result, reported)
+                if not math.isfinite(value):
+                    raise DivergenceError(-1, f"metric {spec.metric}", value)
+                rival = _earlier_claim(study, trial.number, job.key, spec)
+                if rival is not None:  # a racing worker finished the same job first: keep only one
+                    _tell_duplicate(study, trial, rival)
+                    out.state, out.reason = "DUPLICATE", f"duplicate of trial {rival}"
+                else:
+                    study.tell(trial, value)
+                    out.state, out.value = "COMPLETE", value
+        except optuna.TrialPruned as err:
+            trial.set_user_attr("prune_reason", one_line(err))
+            study.tell(trial, state=TrialState.PRUNED)
+            out.state, out.reason = "PRUNED", one_line(err)
+        except DivergenceError as err:
+            out.reason = one_line(err)
+            trial.set_user_attr("diverged", True)
+            trial.set_user_attr("fail_reason", out.reason)
+            study.tell(trial, state=TrialState.FAIL)
+        except KeyboardInterrupt:
+            with contextlib.suppress(UpdateFinishedTrialError):
+                trial.set_user_attr("interrupted", True)
+                trial.set_user_attr("fail_reason", "interrupted by the user")
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as err:  # the sweep goes on; the job is retried up to run.max_retries times
+            out.reason = one_line(f"{type(err).__name__}: {err}")
+            trial.set_user_attr("fail_reason", out.reason)
+            study.tell(trial, state=TrialState.FAIL)
+    except Exception:
+        if not storage.get_trial(trial._trial_id).state.is_finished():
+            raise
+        # Another worker failed this trial as stale (no heartbeat for grace_s) while it trained: it
+        # is already FAIL and its job re-queued by the ledger, so leave it as it is.
+        out.state, out.reason = "FAIL", "failed as stale by another worker (no heartbeat); job re-queued"
     out.total_s = time.perf_counter() - started
     return out
 

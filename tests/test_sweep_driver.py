@@ -192,3 +192,33 @@ preset = "tiny"
         {(t.user_attrs["cell"], t.user_attrs["seed"]) for t in complete})  # no job twice
     assert all("duplicate_of" in t.user_attrs for t in trials if t.state != TrialState.COMPLETE)
     assert report.ledger.finished
+
+
+@pytest.mark.parametrize("when", ["before_epochs", "after_training"])
+def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
+    """A live worker whose trial another worker failed as stale (missed heartbeats) must not crash."""
+    import time
+
+    from tipsd.sweep.jobs import ledger
+    from tipsd.sweep.objective import claim, run_trial
+    from tipsd.sweep.storage import create_or_resume, open_storage
+
+    spec = load_spec(grid_study(tmp_path, seeds=(0,)))
+    storage = open_storage(f"sqlite:///{tmp_path}/t.db", heartbeat_s=1, grace_s=2)
+    study = create_or_resume(spec, storage, "x")
+    trial, job = claim(study, spec, ledger(spec, study.get_trials(deepcopy=False)).missing[0], "x")
+
+    def train(config, *, on_epoch=None):
+        if when == "before_epochs":
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            return fake_train(config, on_epoch=on_epoch)
+        result = fake_train(config, on_epoch=on_epoch)
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        return result
+
+    out = run_trial(study, trial, spec, job, train_fn=train, storage=storage, runtime={},
+                    started=time.perf_counter())
+    assert out.state == "FAIL" and "stale" in out.reason
+    assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
+    led = ledger(spec, study.get_trials(deepcopy=False))
+    assert led.failures[job.key] == 1 and job.key in {j.key for j in led.missing}
