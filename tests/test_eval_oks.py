@@ -95,3 +95,15 @@ def test_oks_ap_edge_cases(capsys):
         {"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 5, 5]}]}}
     assert math.isnan(evaluate(no_pos, pred_videos)["oks_ap"])
     assert capsys.readouterr().out == ""  # pycocotools' progress prints are swallowed
+
+
+def test_predicted_person_without_joints_is_no_detection():
+    """A predicted person whose joints are all (0, 0, 0) has nothing to score: dropped, as the mAP
+    drops it, whether or not its frame has ignore regions (not a confident false positive at (0, 0))."""
+    gt_videos, pred_videos, _, _ = make_case(np.random.default_rng(0))
+    before = evaluate(gt_videos, pred_videos)
+    empty = {"image_id": 11, "keypoints": [0.0] * 51, "scores": [0.0] * 17, "score": 0.99}
+    with_empty = {"v": dict(pred_videos["v"], annotations=pred_videos["v"]["annotations"] + [empty])}
+    after = evaluate(gt_videos, with_empty)
+    assert after["Total"] == before["Total"]
+    assert after["oks_ap"] == pytest.approx(before["oks_ap"], abs=1e-12)

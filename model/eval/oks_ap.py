@@ -80,6 +80,7 @@ def coco_dicts(pairs: list[tuple[Frame, Frame | None]]) -> tuple[dict, list[dict
         if pred_frame is None or len(pred_frame.people) == 0:
             continue
         pred = drop_ignored(pred_frame.people, gt_frame.ignore_regions)
+        pred = pred.subset(pred.present.any(axis=1))  # nothing to score without a joint (also without regions)
         for p in range(len(pred)):
             kp = np.zeros((NUM_KEYPOINTS, 3))
             has = pred.present[p]
