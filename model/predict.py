@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import torch
 
-STRIDE = 4  # heatmap pixel (j, i) <-> input-crop pixel (4j, 4i)
+from tipsd.model.data.keypoints import STRIDE  # heatmap pixel (j, i) <-> input-crop pixel (4j, 4i)
 
 
 def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import torch
 
+from tipsd.model.data.keypoints import STRIDE  # heatmap pixel (j, i) <-> input-crop pixel (4j, 4i)
 from tipsd.model.net.losses import (
     complementary_infonce, interim_synthesis_loss, localization_loss, part_variance_loss,
     redundancy_loss,
 )
 from tipsd.model.net.tipsd_net import NetOutput, TIPSDNet
-
-STRIDE = 4  # heatmap pixel (j, i) <-> input-crop pixel (4j, 4i), as in tipsd.model.data
 
 
 def render_gaussians(xy: torch.Tensor, size: tuple[int, int], sigma: float, stride: int = STRIDE) -> torch.Tensor:
