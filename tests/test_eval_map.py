@@ -209,3 +209,10 @@ def test_bad_input_names_video_and_field():
     bad_pred["scores"] = ["x"] * 17
     with pytest.raises(DataError, match=r"\(predictions\): annotations\[0\]\.scores: 'x' is not a number"):
         evaluate({"v": video([1], [gt_ann(1, pose(100))])}, {"v": video([1], [bad_pred])})
+
+
+def test_eval_keypoint_order_is_the_data_layers():
+    """The evaluation spells the PoseTrack18 order out itself (numpy-only import); it must not drift."""
+    from tipsd.model.data import KEYPOINT_NAMES as DATA_NAMES
+
+    assert KEYPOINT_NAMES == DATA_NAMES

@@ -1,7 +1,9 @@
 """The PoseTrack18 keypoint layout: names, left/right pairs, the head-box and the heatmap stride.
 
-Every other module of `tipsd.model.data` (and the network, losses and evaluation) uses these
-constants, so the joint order is written exactly once.
+Every other module of `tipsd.model.data` (and the training step and prediction) uses these
+constants. `tipsd.model.eval.posetrack_json` spells the same order out again, because the evaluation
+package imports numpy only (importing this module runs `tipsd.model.data`'s torch imports); a test
+keeps the two equal.
 """
 from __future__ import annotations
 
