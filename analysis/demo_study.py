@@ -8,20 +8,12 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable, Iterable, Mapping
 
-GAMMA_NAMES = ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
+from tipsd.model.config import GAMMA_NAMES, TrainConfig
+from tipsd.sweep.spec import cell_key  # the schema's ``cell`` attribute, as the sweep writes it
+
 # The defaults of TrainConfig: the weights a study does not search keep these values.
-DEFAULT_GAMMAS = {"gamma_info": 1.0, "gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 1.0, "gamma_red": 1.0}
+DEFAULT_GAMMAS = {n: float(getattr(TrainConfig, n)) for n in GAMMA_NAMES}
 PER_JOINT = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
-
-
-def cell_key(gammas: Mapping[str, float]) -> str:
-    """The schema's ``cell`` attribute for a γ vector.
-
-    Example:
-        >>> cell_key({"gamma_info": 1, "gamma_s": 0.1})
-        'gamma_info=1|gamma_s=0.1'
-    """
-    return "|".join(f"{g}={gammas[g]:g}" for g in GAMMA_NAMES if g in gammas)
 
 
 def make_trial(

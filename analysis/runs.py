@@ -24,9 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from tipsd.model.config import GAMMA_NAMES
 from tipsd.model.errors import TipsdError
 
-GAMMA_NAMES = ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
 JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 _RDB_PREFIXES = ("sqlite:", "postgresql", "postgres:", "mysql")
 _BASE_COLUMNS = ("study", "number", "state", *GAMMA_NAMES, "seed", "value")

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-GAMMA_NAMES = ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
+from tipsd.model.config import GAMMA_NAMES
 
 
 def cell_seed_matrix(

@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from tipsd.model.config import GAMMA_NAMES
 from tipsd.model.errors import TipsdError
 
 DEFAULT_STORAGE = "sqlite:///tipsd.db"
-WEIGHTS = ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
 
 
 class OutputError(TipsdError):
@@ -171,9 +171,9 @@ def _common(p: argparse.ArgumentParser, *, metric: bool = True) -> None:
 
 
 def _layout(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rows", choices=WEIGHTS, help="weight on the rows")
-    p.add_argument("--cols", choices=WEIGHTS, help="weight on the columns")
-    p.add_argument("--blocks", choices=WEIGHTS, help="weight of the blocks (Table II: gamma_red)")
+    p.add_argument("--rows", choices=GAMMA_NAMES, help="weight on the rows")
+    p.add_argument("--cols", choices=GAMMA_NAMES, help="weight on the columns")
+    p.add_argument("--blocks", choices=GAMMA_NAMES, help="weight of the blocks (Table II: gamma_red)")
     p.add_argument("--where", type=_parse_cell, action="append", metavar="NAME=VALUE",
                    help="keep only runs with these weights (repeatable), e.g. --where gamma_s=0.1")
     p.add_argument("--decimals", type=int, default=1, help="digits after the point (default: 1)")
