@@ -109,7 +109,7 @@ def resolve_dataset(spec: str, cache_dir: str = "") -> Path:
 
     Example:
         >>> resolve_dataset("synth:tiny").name  # doctest: +SKIP
-        'synth-tiny-v1-seed0'
+        'synth-tiny-v2-seed0'
     """
     if spec.startswith(SYNTH_PREFIX):
         preset, _, seed = spec[len(SYNTH_PREFIX):].partition(":")
