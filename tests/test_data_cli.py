@@ -50,6 +50,16 @@ def test_corrupt_json_names_file(tmp_path, capsys):
     assert err.startswith("tipsd data: error: ") and str(ann) in err and "not valid JSON" in err
 
 
+
+def test_non_utf8_annotation_file_names_file(tmp_path, capsys):
+    root = write_fixture(tmp_path / "pt18")
+    ann = next((root / "annotations" / "val").glob("*.json"))
+    ann.write_bytes(ann.read_bytes().replace(b'"track_id"', b'"track_\xe9id"', 1))  # Latin-1, not UTF-8
+    assert main(["data", "check", str(root)]) == 2
+    err = _one_error_line(capsys)
+    assert str(ann) in err and "not UTF-8" in err
+
+
 @pytest.mark.parametrize("edit, field", [
     (lambda d: d["annotations"][2].pop("keypoints"), "annotations[2]: field 'keypoints' is missing"),
     (lambda d: d["annotations"][0].update(keypoints=[1, 2, 3]), "annotations[0].keypoints: expected 51 numbers, got 3"),

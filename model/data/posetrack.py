@@ -109,6 +109,8 @@ def load_video(path: str | Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
