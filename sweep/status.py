@@ -69,9 +69,10 @@ def study_status(storage) -> list[StudyStatus]:
                 pass
         complete = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
         if complete:
-            pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
-            best = pick(complete, key=lambda t: t.value)
-            st.best_value = best.value
+            # First objective: a foreign multi-objective study in a shared storage has no single direction.
+            pick = max if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else min
+            best = pick(complete, key=lambda t: t.values[0])
+            st.best_value = best.values[0]
             st.best_params = {"seed": best.user_attrs.get("seed"), **best.params}
         out.append(st)
     return out

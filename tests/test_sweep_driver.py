@@ -222,3 +222,16 @@ def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
     assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
     led = ledger(spec, study.get_trials(deepcopy=False))
     assert led.failures[job.key] == 1 and job.key in {j.key for j in led.missing}
+
+
+def test_status_lists_a_foreign_multi_objective_study(tmp_path, capsys):
+    from tipsd.sweep.cli import main
+
+    url = f"sqlite:///{tmp_path}/t.db"
+    run_study(load_spec(grid_study(tmp_path, seeds=(0,))), url, train_fn=fake_train, progress=False)
+    other = optuna.create_study(storage=url, study_name="other", directions=["maximize", "minimize"])
+    other.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    assert main(["status", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "2 studies in" in out and "other (not a tipsd study): COMPLETE 2" in out
+    assert "g (grid): COMPLETE 4" in out and "runs: 4/4 done (100%)" in out
