@@ -25,6 +25,7 @@ class Outcome:
 
     Attributes:
         number: Optuna trial number.
+        job: the job key (``"<cell>|seed=<n>"``).
         state: "COMPLETE", "PRUNED", "FAIL" or "DUPLICATE" (a claim that lost a race; not trained).
         value: the metric, if complete.
         train_s: seconds spent inside the training function.

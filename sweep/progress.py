@@ -10,7 +10,8 @@ from tipsd.sweep.objective import Outcome
 
 def summary_line(outcome: Outcome, searched: list[str], worker: int | None = None) -> str:
     """One line for a finished trial, e.g.
-    ``trial 7  gamma_info=1 gamma_s=0.1  seed 0  COMPLETE Total=45.31  58.2 s``.
+    ``trial 7  gamma_info=1 gamma_s=0.1  seed 0  COMPLETE 45.31  58.2 s``
+    (docs/sweep.md); a fail or prune reason follows the state in parentheses.
 
     Args:
         outcome: what `run_trial` returned.
