@@ -193,3 +193,10 @@ def test_posetrack_data_subfolder_layout(tmp_path):
     write_fixture(tmp_path / "release" / "posetrack_data")
     ds = PoseTrackClips(tmp_path / "release", "val", input_size=(64, 48), train=False, cache_dir=str(tmp_path / "c"))
     assert len(ds) == 7 and ds.cache_status == "built"
+
+
+def test_rotation_turns_content_clockwise_as_displayed():
+    """crop_affine's documented direction: at 90 degrees the image's up is the crop's right."""
+    a = crop_affine((50.0, 50.0), 1.0, (11, 11), rot_deg=90)
+    to_crop = invert_affine(a)
+    np.testing.assert_allclose(apply_affine(to_crop, [[50.0, 49.0], [51.0, 50.0]]), [[6, 5], [5, 6]], atol=1e-9)

@@ -47,14 +47,14 @@ def crop_affine(center: tuple[float, float], pixel_size: float, out_size: tuple[
     """Affine from crop pixels to image pixels.
 
     The crop centre ``((W-1)/2, (H-1)/2)`` maps to ``center``; one crop pixel spans ``pixel_size``
-    image pixels; the crop content is rotated by ``rot_deg`` (counter-clockwise in the crop) and,
-    if ``flip``, mirrored left-right.
+    image pixels; the crop content is rotated by ``rot_deg`` (clockwise as displayed, y pointing
+    down: at 90 the image's up is the crop's right) and, if ``flip``, mirrored left-right.
 
     Args:
         center: ``(cx, cy)`` in image pixels.
         pixel_size: image pixels per crop pixel (box width / crop width).
         out_size: crop ``(H, W)``.
-        rot_deg: rotation of the content in degrees.
+        rot_deg: rotation of the content in degrees (clockwise as displayed).
         flip: mirror the crop horizontally.
 
     Returns:
