@@ -130,7 +130,7 @@ def test_validate_keeps_videos_apart_when_image_ids_repeat_across_videos(tmp_pat
     still be scored against their own video, so perfect heatmaps give a perfect score."""
     from tipsd.model.data import PoseTrackClips, load_split
     from torch.utils.data import DataLoader
-    from tests.test_data_loader import write_fixture
+    from test_data_loader import write_fixture
 
     root = write_fixture(tmp_path / "pt18")
     ann_dir = root / "annotations" / "val"
