@@ -33,7 +33,7 @@ def decode_heatmaps(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
         return hm[bi, ki, yy.clamp(0, h - 1), xx.clamp(0, w - 1)]
 
-    # Only shift when both neighbours exist (as HRNet's get_final_preds).
+    # Only shift when both neighbours exist (HRNet's get_final_preds also skips index 1: `1 < px`).
     dx = torch.sign(at(y, x + 1) - at(y, x - 1)) * 0.25 * ((x > 0) & (x < w - 1))
     dy = torch.sign(at(y + 1, x) - at(y - 1, x)) * 0.25 * ((y > 0) & (y < h - 1))
     xy = torch.stack([x.float() + dx, y.float() + dy], -1)
