@@ -184,7 +184,8 @@ def train(
     # ---- network, optimiser, schedule
     net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # Linear warm-up over the first 5 % of steps (Adam on a fresh net), then cosine decay to 0.
+    # Linear warm-up over the first 5 % of steps (Adam on a fresh net) times a cosine decay to 0
+    # over all steps (the cosine starts at step 0, so the warm-up's end is already slightly decayed).
     warmup = max(1, total_steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
