@@ -122,6 +122,8 @@ def _best_is(values: Mapping[Cell, float], want: dict[str, float]) -> tuple[str,
     target = tuple((n, want[n]) for n, _ in next(iter(values))) if values else ()
     if target not in values:
         return NOT_TESTABLE, f"cell {', '.join(f'{greek(k)}={fmt_value(v)}' for k, v in want.items())} not run"
+    if len(values) < 2:  # a lone cell is trivially the best: nothing was compared
+        return NOT_TESTABLE, f"only the cell {_label(target)}; needs other cells to compare with"
     best = _best(values)
     ok = values[target] >= values[best]
     return (HOLDS if ok else FAILS), f"best {_label(best)} = {values[best]:.2f}"

@@ -81,3 +81,12 @@ def test_compare_spearman_by_hand_and_fixed_weights_filter():
     assert compare_with_paper(runs, "table1").spearman == pytest.approx(0.8)
     c2 = compare_with_paper(runs.head(2), "table1")
     assert math.isnan(c2.spearman)
+
+
+def test_best_cell_claims_need_another_cell():
+    lone1 = {(("gamma_info", 1.0), ("gamma_s", 0.1)): 80.0}
+    assert statuses(check_claims("table1", lone1))[3] == NOT_TESTABLE
+    lone2 = {(("gamma_com", 1.0), ("gamma_var", 1.0), ("gamma_red", 1.0)): 80.0}
+    assert statuses(check_claims("table2", lone2))[5] == NOT_TESTABLE
+    pair = {**lone2, (("gamma_com", 0.0), ("gamma_var", 1.0), ("gamma_red", 1.0)): 79.0}
+    assert statuses(check_claims("table2", pair))[5] == HOLDS
