@@ -64,6 +64,7 @@ def test_non_utf8_annotation_file_names_file(tmp_path, capsys):
     (lambda d: d["annotations"][2].pop("keypoints"), "annotations[2]: field 'keypoints' is missing"),
     (lambda d: d["annotations"][0].update(keypoints=[1, 2, 3]), "annotations[0].keypoints: expected 51 numbers, got 3"),
     (lambda d: d["annotations"][1].update(image_id=5), "annotations[1].image_id: 5 names no image"),
+    (lambda d: d["annotations"][1].update(image_id=[5]), "annotations[1].image_id: [5] names no image"),
     (lambda d: d["images"][3].pop("file_name"), "images[3]: field 'file_name' is missing"),
     (lambda d: d.pop("images"), "field 'images' is missing"),
     (lambda d: d["annotations"][0].update(bbox=[1, 2]), "annotations[0].bbox: [1, 2] is not [x, y, w, h]"),

@@ -82,7 +82,7 @@ def _validate_video(doc: Any, path: Path) -> dict:
         for field in ("image_id", "track_id", "keypoints"):
             if field not in ann:
                 raise DataError(f"{where}: field {field!r} is missing")
-        if ann["image_id"] not in ids:
+        if not isinstance(ann["image_id"], int) or isinstance(ann["image_id"], bool) or ann["image_id"] not in ids:
             raise DataError(f"{where}.image_id: {ann['image_id']!r} names no image of this video")
         if not isinstance(ann["track_id"], int) or isinstance(ann["track_id"], bool):
             raise DataError(f"{where}.track_id: {ann['track_id']!r} is not an integer")
