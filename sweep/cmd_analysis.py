@@ -34,6 +34,17 @@ def _parse_cell(text: str) -> dict[str, float]:
     return out
 
 
+def _decimals(text: str) -> int:
+    """``--decimals``: an integer >= 0 (a negative one is not a format precision)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer >= 0")
+    return value
+
+
 def _emit(text: str, path: str | None) -> None:
     if not path or path == "-":
         sys.stdout.write(text)
@@ -176,7 +187,7 @@ def _layout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blocks", choices=GAMMA_NAMES, help="weight of the blocks (Table II: gamma_red)")
     p.add_argument("--where", type=_parse_cell, action="append", metavar="NAME=VALUE",
                    help="keep only runs with these weights (repeatable), e.g. --where gamma_s=0.1")
-    p.add_argument("--decimals", type=int, default=1, help="digits after the point (default: 1)")
+    p.add_argument("--decimals", type=_decimals, default=1, help="digits after the point (default: 1)")
 
 
 def _add(subparsers, name: str, help_: str, example: str, handler) -> argparse.ArgumentParser:
@@ -211,7 +222,7 @@ def register(subparsers) -> None:
     p.add_argument("--paper", choices=("table1", "table2"), required=True, help="published table to compare with")
     p.add_argument("--baseline", type=float, default=None,
                    help="the reproduction's HRNet baseline mAP (claim 1; else 'not testable')")
-    p.add_argument("--decimals", type=int, default=2)
+    p.add_argument("--decimals", type=_decimals, default=2, help="digits after the point (default: 2)")
     p.add_argument("-o", "--output", help="write here instead of stdout")
 
     p = _add(subparsers, "heatmap", "Draw a study as annotated heatmaps (one panel per block), PNG or PDF.",

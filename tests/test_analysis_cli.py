@@ -117,6 +117,9 @@ def test_importance_command(table1_url, capsys):
      "tipsd table: error: cannot write '/nonexistent-dir/t.md': No such file or directory\n"),
     (["report", "table1", "-o", "/proc/tipsd-report"], "tipsd report: error: cannot write to '/proc/tipsd-report':"),
     (["compare", "table1", "--paper", "table3"], "tipsd compare: error: argument --paper: invalid choice: 'table3'"),
+    (["table", "table1", "--decimals", "-1"], "tipsd table: error: argument --decimals: '-1' is not an integer >= 0"),
+    (["heatmap", "table1", "-o", "h.png", "--decimals", "x"],
+     "tipsd heatmap: error: argument --decimals: 'x' is not an integer >= 0"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(table1_url, capsys, argv, message):
     make_study(table1_url, "empty", [({"gamma_s": 1.0}, 0, None)], states={0: "FAIL"})
