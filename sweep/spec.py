@@ -259,7 +259,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
         if key not in TRAIN_KEYS:
             raise fail(f"train.{key}", train[key], "unknown field" + _hint(key, TRAIN_KEYS))
     preset = train.get("preset", "quick")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:  # a list is unhashable: no dict lookup
         raise fail("train.preset", preset, "unknown preset" + _hint(str(preset), tuple(PRESETS)))
     overrides = train.get("overrides", {})
     if not isinstance(overrides, dict):
@@ -383,7 +383,7 @@ def _parse_pruner(pruner: Any, fail) -> dict[str, Any]:
     if not isinstance(pruner, dict):
         raise fail("pruner", pruner, "expected a table, e.g. {type = 'median', n_startup_trials = 4}")
     kind = pruner.get("type", "none")
-    if kind not in PRUNERS:
+    if not isinstance(kind, str) or kind not in PRUNERS:
         raise fail("pruner.type", kind, "unknown pruner" + _hint(str(kind), tuple(PRUNERS)))
     for key, value in pruner.items():
         if key == "type":

@@ -41,6 +41,8 @@ EXPECTED = {
     "bad_storage_scheme": "nosuchdb",
     "threshold_pruner_without_bounds": "Either lower or upper must be specified",
     "missing_dataset": "train.overrides.data = '/nonexistent/posetrack18': no such dataset folder",
+    "preset_not_a_string": "train.preset = ['tiny']: unknown preset",
+    "pruner_type_not_a_string": "pruner.type = ['median']: unknown pruner",
 }
 # Files whose fault is their storage URL: run without --storage, which would take precedence.
 STORAGE_CASES = {"unreachable_storage", "unreachable_postgres", "bad_storage_scheme"}
