@@ -108,6 +108,10 @@ def claim(study, spec: StudySpec, job: Job, version: str):
         # does, in one transaction (study._storage/_study_id are the study's own handles).
         trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
         trial = optuna.trial.Trial(study, trial_id)
+    if study._storage.get_heartbeat_interval():
+        # Optuna's stale check only fails trials that have a heartbeat: beat at once, so a worker
+        # killed between this claim and the start of training still leaves a trial that is failed.
+        study._storage.record_heartbeat(trial._trial_id)
     rival = _earlier_claim(study, trial.number, job.key, spec)
     if rival is not None:
         _tell_duplicate(study, trial, rival)

@@ -235,3 +235,21 @@ def test_status_lists_a_foreign_multi_objective_study(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 studies in" in out and "other (not a tipsd study): COMPLETE 2" in out
     assert "g (grid): COMPLETE 4" in out and "runs: 4/4 done (100%)" in out
+
+
+def test_trial_claimed_by_a_worker_that_dies_before_training_is_failed_as_stale(tmp_path):
+    """A claim records the first heartbeat itself, so the stale check covers a worker killed right after it."""
+    import time
+
+    from tipsd.sweep.jobs import ledger
+    from tipsd.sweep.objective import claim
+    from tipsd.sweep.storage import create_or_resume, open_storage
+
+    spec = load_spec(grid_study(tmp_path, seeds=(0,)))
+    storage = open_storage(f"sqlite:///{tmp_path}/t.db", heartbeat_s=1, grace_s=2)
+    study = create_or_resume(spec, storage, "x")
+    trial, _ = claim(study, spec, ledger(spec, study.get_trials(deepcopy=False)).missing[0], "x")
+    # The worker "dies" here: no Heartbeat context, no training, no tell.
+    time.sleep(3.5)  # grace_s + 1.5: the storage's clock has whole seconds
+    optuna.storages.fail_stale_trials(study)
+    assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
