@@ -107,8 +107,9 @@ class StudySpec:
         """Every full γ vector of a grid study (Cartesian product of the value lists), in file order.
 
         Example:
-            >>> spec.cells()[0]
-            {'gamma_info': 0.0, 'gamma_s': 0.0, 'gamma_com': 1.0, 'gamma_var': 1.0, 'gamma_red': 1.0}
+            >>> spec = parse_spec({"name": "t", "space": {"gamma_info": [0, 1]}})
+            >>> spec.cells()[0]  # the weights not searched take the preset's defaults
+            {'gamma_info': 0.0, 'gamma_s': 0.1, 'gamma_com': 1.0, 'gamma_var': 1.0, 'gamma_red': 1.0}
         """
         names = list(self.space)
         out = []
@@ -137,16 +138,38 @@ def _num(v: float) -> str:
     return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
 
+# What an omitted field means; filled in before hashing, so writing a default out is no change.
+IDENTITY_DEFAULTS: dict[str, Any] = {
+    "description": "", "sampler": "grid", "metric": "Total", "direction": "maximize", "seeds": [0],
+    "fixed": {}, "pruner": {"type": "none"},
+}
+
+
+def spec_identity(raw: dict[str, Any]) -> dict[str, Any]:
+    """The part of a raw spec that defines what a study computes, with defaults filled in.
+
+    Everything but storage and [run]; an omitted field and its default written out are equal.
+
+    Example:
+        >>> spec_identity({"name": "a"}) == spec_identity({"name": "a", "train": {"preset": "quick"}})
+        True
+    """
+    ident = {**IDENTITY_DEFAULTS, **{k: v for k, v in raw.items() if k not in UNHASHED}}
+    train = ident.get("train", {})
+    if isinstance(train, dict):
+        ident["train"] = {"preset": "quick", "overrides": {}, **train}
+    return ident
+
+
 def spec_hash(raw: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the spec's identity (everything but storage and [run])."""
-    ident = {k: v for k, v in raw.items() if k not in UNHASHED}
+    """sha256 of the canonical JSON of the spec's identity (`spec_identity`)."""
+    ident = spec_identity(raw)
     return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def spec_diff(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
     """A short description of what changed between two raw specs, e.g. ``"sampler: 'tpe' -> 'gp'"``."""
-    a, b = _flatten({k: v for k, v in old.items() if k not in UNHASHED}), _flatten(
-        {k: v for k, v in new.items() if k not in UNHASHED})
+    a, b = _flatten(spec_identity(old)), _flatten(spec_identity(new))
     changes = []
     for key in sorted(set(a) | set(b)):
         if a.get(key, "<unset>") != b.get(key, "<unset>"):

@@ -107,7 +107,16 @@ def test_preset_override_changes_hash_but_run_table_does_not():
     assert spec_hash(parse_spec(dict(raw, run={"max_retries": 5})).raw) == base
     other = dict(raw, train={"preset": "tiny"})
     assert spec_hash(parse_spec(other).raw) != base
-    assert spec_diff(raw, other) == "train.preset: '<unset>' -> 'tiny'"
+    assert spec_diff(raw, other) == "train.preset: 'quick' -> 'tiny'"
+
+
+def test_writing_out_a_default_is_not_a_changed_spec():
+    raw = {"name": "x", "space": {"gamma_s": [0, 1]}}
+    explicit = dict(raw, sampler="grid", metric="Total", direction="maximize", seeds=[0],
+                    train={"preset": "quick", "overrides": {}}, pruner={"type": "none"})
+    assert spec_hash(parse_spec(explicit).raw) == spec_hash(parse_spec(raw).raw)
+    assert spec_diff(raw, explicit) == ""
+    assert spec_hash(parse_spec(dict(explicit, seeds=[1])).raw) != spec_hash(parse_spec(raw).raw)
 
 
 def test_cell_key_is_exact_and_ordered():
