@@ -48,7 +48,7 @@ class PoseTrackClips(torch.utils.data.Dataset):
 
     Example:
         >>> ds = PoseTrackClips(resolve_dataset("synth:tiny"), "val", input_size=(64, 48))  # doctest: +SKIP
-        >>> ds[0]["frames"].shape
+        >>> ds[0]["frames"].shape  # doctest: +SKIP
         torch.Size([3, 3, 64, 48])
     """
 

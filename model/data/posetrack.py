@@ -132,7 +132,7 @@ def load_split(root: str | Path, split: str) -> list[dict]:
 
     Example:
         >>> videos = load_split(resolve_dataset("synth:tiny"), "val")  # doctest: +SKIP
-        >>> sorted(videos[0])[:2]
+        >>> sorted(videos[0])[:2]  # doctest: +SKIP
         ['_file', 'annotations']
     """
     ann_dir, _ = split_dirs(root, split)
