@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tipsd.model.config import GAMMA_NAMES
+
 
 @dataclass
 class StudyStatus:
@@ -73,7 +75,11 @@ def study_status(storage) -> list[StudyStatus]:
             pick = max if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else min
             best = pick(complete, key=lambda t: t.values[0])
             st.best_value = best.values[0]
-            st.best_params = {"seed": best.user_attrs.get("seed"), **best.params}
+            # The weights as trained (user attrs): an include_zero range's params are `<name>_is_zero`
+            # plus `<name>` only when not zero, which would hide the value 0.
+            searched = [n for n in GAMMA_NAMES if n in best.params or f"{n}_is_zero" in best.params]
+            st.best_params = {"seed": best.user_attrs.get("seed"),
+                              **{n: best.user_attrs.get(n, best.params.get(n)) for n in searched}}
         out.append(st)
     return out
 

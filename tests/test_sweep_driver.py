@@ -253,3 +253,19 @@ def test_trial_claimed_by_a_worker_that_dies_before_training_is_failed_as_stale(
     time.sleep(3.5)  # grace_s + 1.5: the storage's clock has whole seconds
     optuna.storages.fail_stale_trials(study)
     assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
+
+
+def test_status_shows_the_trained_weight_of_an_include_zero_range(tmp_path):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from tipsd.sweep.status import format_status, study_status
+
+    url = f"sqlite:///{tmp_path}/t.db"
+    study = optuna.create_study(storage=url, study_name="b", direction="maximize")
+    dists = {"gamma_com_is_zero": CategoricalDistribution([False, True]),
+             "gamma_s": FloatDistribution(0.01, 10, log=True)}
+    study.add_trial(optuna.trial.create_trial(
+        params={"gamma_com_is_zero": True, "gamma_s": 0.5}, distributions=dists, value=42.0,
+        user_attrs={"seed": 3, "gamma_com": 0.0, "gamma_s": 0.5}))
+    out = format_status(study_status(optuna.storages.get_storage(url)), url)
+    assert "best value: 42.00  (seed=3 gamma_s=0.5 gamma_com=0)" in out
