@@ -414,6 +414,9 @@ def _parse_pruner(pruner: Any, fail) -> dict[str, Any]:
         if key not in PRUNERS[kind]:
             raise fail(f"pruner.{key}", value, f"not an argument of the {kind} pruner"
                        + _hint(key, PRUNERS[kind] or ("type",)))
+        if key in ("min_resource", "max_resource") and value == "auto":
+            continue  # Optuna's own default: estimated from the trials' reported steps
         if not _is_num(value):
-            raise fail(f"pruner.{key}", value, "expected a number")
+            raise fail(f"pruner.{key}", value, "expected a number" + (
+                " or 'auto'" if key in ("min_resource", "max_resource") else ""))
     return dict(pruner, type=kind)

@@ -136,3 +136,11 @@ def test_every_command_help_has_an_example(command, capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "example:" in out and f"tipsd {command}" in out.split("example:")[1]
+
+
+def test_resource_bounds_of_halving_pruners_may_be_auto():
+    raw = {"name": "x", "sampler": "tpe", "budget": 4, "space": {"gamma_s": [0, 1]},
+           "pruner": {"type": "hyperband", "min_resource": 1, "max_resource": "auto"}}
+    assert parse_spec(raw).pruner == {"type": "hyperband", "min_resource": 1, "max_resource": "auto"}
+    with pytest.raises(SpecError, match=r"pruner.max_resource = 'autoo': expected a number or 'auto'"):
+        parse_spec(dict(raw, pruner={"type": "hyperband", "max_resource": "autoo"}))
