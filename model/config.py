@@ -38,7 +38,12 @@ class TrainConfig:
     input_height: int = 128  # crop height fed to the network (pixels)
     input_width: int = 96  # crop width; heatmaps are input/4
     sigma: float = 1.5  # std of the Gaussian heatmap targets, in heatmap pixels
+    heatmap_stride: int = 4  # input pixels per heatmap pixel: 4 (HRNet), 2 or 1 (deconvolution head)
+    decode: str = "argmax"  # heatmap -> joint: "argmax" (HRNet quarter-pixel shift) or "dark" (DARK)
     augment: bool = True  # flip / scale / rotation on training crops
+    flip_prob: float = 0.5  # probability of a horizontal flip (left/right labels swapped)
+    rotation: float = 30.0  # rotation std in degrees (clipped at 1.5x; applied to 60 % of crops)
+    scale_jitter: float = 0.25  # scale std (clipped at +-1x; at most 0.25, the crop cache's margin)
     max_train_samples: int = 0  # cap on training samples per epoch (0 = all)
     max_val_samples: int = 0  # cap on validation samples (0 = all)
     # --- network
@@ -50,10 +55,11 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    ema: float = 0.0  # decay of an exponential moving average of the weights used for validation (0 = off)
+    val_every: int = 1  # validate every n-th epoch (0 = after the last epoch only); the last is always validated
     # --- runtime
     device: str = "auto"  # "auto" = CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
     threads: int = 0  # torch intra-op threads on the CPU (0 = leave torch's default)
-    num_workers: int = 0  # DataLoader worker processes
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     # --- testing aid: make one loss term non-finite at one step, so a real divergence can be tested
     debug_nan_term: str = ""  # "" = off; else one of L_loc, L_s, L_com, L_var, L_red, total
@@ -75,7 +81,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # GPU: the paper's input size and HRNet-W48-like widths.
     "paper": dict(
         data="synth:paper", input_height=384, input_width=288, widths=(48, 96, 192, 384),
-        blocks=2, feat_dim=128, epochs=20, batch_size=32, lr=1e-3, num_workers=4,
+        blocks=2, feat_dim=128, epochs=20, batch_size=32, lr=1e-3,
     ),
 }
 
@@ -128,16 +134,17 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         v = getattr(cfg, name)
         if not math.isfinite(v) or v < 0:
             raise ConfigError(f"config key {name}: {v!r} must be a finite weight >= 0")
-    if cfg.input_height < 32 or cfg.input_width < 32 or cfg.input_height % 16 or cfg.input_width % 16:
+    unit = 4 * 2 ** (len(cfg.widths) - 1)  # the stem's stride 4, halved once per further branch
+    if cfg.input_height < 32 or cfg.input_width < 32 or cfg.input_height % unit or cfg.input_width % unit:
         raise ConfigError(
             f"config keys input_height/input_width: {cfg.input_height}x{cfg.input_width} is impossible; "
-            "both must be multiples of 16 and at least 32"
+            f"both must be multiples of {unit} (for {len(cfg.widths)} branches) and at least 32"
         )
     positive = ("delta", "epochs", "batch_size", "blocks", "feat_dim")
     for name in positive:
         if getattr(cfg, name) < 1:
             raise ConfigError(f"config key {name}: {getattr(cfg, name)!r} must be >= 1")
-    for name in ("threads", "num_workers", "max_train_samples", "max_val_samples"):
+    for name in ("threads", "max_train_samples", "max_val_samples"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"config key {name}: {getattr(cfg, name)!r} must be >= 0")
     if not cfg.widths or any(w < 1 for w in cfg.widths):
@@ -148,6 +155,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"config key sigma: {cfg.sigma!r} must be > 0")
     if not (cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay)):
         raise ConfigError(f"config key weight_decay: {cfg.weight_decay!r} must be a finite value >= 0")
+    if cfg.heatmap_stride not in (1, 2, 4):
+        raise ConfigError(f"config key heatmap_stride: {cfg.heatmap_stride!r} is not one of 4, 2, 1")
+    if cfg.decode not in ("argmax", "dark"):
+        raise ConfigError(f"config key decode: {cfg.decode!r} is not one of argmax, dark")
+    if not (0.0 <= cfg.ema < 1.0):
+        raise ConfigError(f"config key ema: {cfg.ema!r} must be in [0, 1)")
+    if cfg.val_every < 0:
+        raise ConfigError(f"config key val_every: {cfg.val_every!r} must be >= 0")
     if cfg.debug_nan_term and cfg.debug_nan_term not in LOSS_NAMES:
         raise ConfigError(
             f"config key debug_nan_term: {cfg.debug_nan_term!r} is not one of {', '.join(LOSS_NAMES)}"

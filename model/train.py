@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch.utils.data import DataLoader
+from typing import Iterable
 
 from tipsd.model.checkpoint import load_checkpoint, save_checkpoint, write_config
 from tipsd.model.config import GAMMA_NAMES, LOSS_NAMES, TrainConfig, config_to_dict
@@ -85,8 +85,11 @@ def _video_names(videos: list[dict]) -> list[str]:
 
 
 @torch.no_grad()
-def validate(net: TIPSDNet, loader: DataLoader, videos: list[dict], device: torch.device, amp: bool) -> dict:
+def validate(net: TIPSDNet, loader: Iterable[dict], videos: list[dict], device: torch.device, amp: bool,
+             decode: str = "argmax") -> dict:
     """Predict every validation sample and score it; returns `tipsd.model.eval.evaluate`'s dict.
+
+    `loader` yields collated batches (a DataLoader over the split, or `ClipBatches.in_order`).
 
     `videos` is the split's `load_split` list (a batch's ``video`` indexes it, so image ids need not
     be unique across videos). When the split is capped (max_val_samples), only the images that have
@@ -99,8 +102,10 @@ def validate(net: TIPSDNet, loader: DataLoader, videos: list[dict], device: torc
     for batch in loader:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = net(batch["frames"].to(device, non_blocking=True))
-        xy_hm, maxval = decode_heatmaps(out.heatmaps.float().cpu())  # (B, K, 2), (B, K)
-        xys.append(to_image_coords(xy_hm, batch["affine"]))
+        heatmaps = out.heatmaps.float().cpu()  # (B, K, H/s, W/s)
+        xy_hm, maxval = decode_heatmaps(heatmaps, decode)  # (B, K, 2), (B, K)
+        stride = batch["frames"].shape[-2] // heatmaps.shape[-2]
+        xys.append(to_image_coords(xy_hm, batch["affine"], stride))
         scores.append(maxval.clamp(0, 1))
         ids += batch["image_id"].tolist()
         tracks += batch["track_id"].tolist()
@@ -119,6 +124,28 @@ def validate(net: TIPSDNet, loader: DataLoader, videos: list[dict], device: torc
             }
     preds = build_predictions(ids, tracks, torch.cat(xys), torch.cat(scores), [names[v] for v in vids])
     return evaluate(gt, preds)
+
+
+class _EMA:
+    """An exponential moving average of a network's parameters (Polyak averaging).
+
+    `decay` is warmed up as min(decay, (1 + step) / (10 + step)) (timm's ModelEmaV2 schedule) so
+    that the early average is not dominated by the random initialisation.
+    """
+
+    def __init__(self, net: torch.nn.Module, decay: float):
+        import copy
+
+        self.model = copy.deepcopy(net).eval()
+        self.decay = decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        ema = list(self.model.parameters())
+        torch._foreach_lerp_(ema, [p.detach() for p in net.parameters()], 1 - d)
 
 
 def _check_finite(terms: torch.Tensor, total: torch.Tensor, step: int) -> None:
@@ -158,6 +185,7 @@ def train(
         >>> result.metrics["Total"]  # doctest: +SKIP
     """
     from tipsd.model.data import PoseTrackClips, resolve_dataset
+    from tipsd.model.data.batches import ClipBatches
 
     started = time.perf_counter()
     cfg = config
@@ -170,19 +198,27 @@ def train(
     # ---- data
     root = resolve_dataset(cfg.data, cfg.cache_dir)
     size = (cfg.input_height, cfg.input_width)
-    common = dict(input_size=size, delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed, cache_dir=cfg.cache_dir)
-    train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples, **common)
+    common = dict(input_size=size, delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed, cache_dir=cfg.cache_dir,
+                  stride=cfg.heatmap_stride)
+    train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples,
+                               flip_prob=cfg.flip_prob, rot_factor=cfg.rotation, scale_factor=cfg.scale_jitter,
+                               **common)
     val_set = PoseTrackClips(root, "val", train=False, max_samples=cfg.max_val_samples, **common)
     if len(train_set) < 2 or len(val_set) < 1:
         raise DataError(f"{cfg.data}: needs at least 2 train and 1 val samples, has {len(train_set)} and {len(val_set)}")
-    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
-                            pin_memory=device.type == "cuda")
+    # Batches are gathered, warped and rendered as whole tensors (on the GPU when there is one).
+    on_gpu = device.type == "cuda"
+    train_batches = ClipBatches(train_set, device, on_device=on_gpu)
+    val_batches = ClipBatches(val_set, device, on_device=on_gpu)
     batch_size = min(cfg.batch_size, len(train_set))
     steps_per_epoch = len(train_set) // batch_size  # drop the ragged last batch: batch statistics need B >= 2
     total_steps = steps_per_epoch * cfg.epochs
 
     # ---- network, optimiser, schedule
-    net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim).to(device)
+    net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim, heatmap_stride=cfg.heatmap_stride).to(device)
+    # Validation reads an exponential moving average of the weights when cfg.ema > 0 (a copy of the
+    # network whose parameters trail the trained ones); the optimiser never sees it.
+    ema_net = _EMA(net, cfg.ema) if cfg.ema > 0 else None
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # Linear warm-up over the first 5 % of steps (Adam on a fresh net) times a cosine decay to 0
     # over all steps (the cosine starts at step 0, so the warm-up's end is already slightly decayed).
@@ -199,6 +235,8 @@ def train(
         state = load_checkpoint(checkpoint_dir, cfg) if resume else None
         if state is not None:
             net.load_state_dict(state["model"])
+            if ema_net is not None:
+                ema_net.model.load_state_dict(state["ema"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             start_epoch, step = state["epoch"] + 1, state["step"]
@@ -208,15 +246,12 @@ def train(
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         gen = _epoch_generator(cfg.seed, epoch)
-        # The data layer's augmentation (and DataLoader worker seeds) follow torch's global RNG:
-        # reseed it per epoch so that a resumed run draws what the uninterrupted one drew.
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch + 1)
-        order = torch.randperm(len(train_set), generator=gen)[: steps_per_epoch * batch_size].tolist()
-        loader = DataLoader(train_set, batch_size=batch_size, sampler=order, num_workers=cfg.num_workers,
-                            pin_memory=device.type == "cuda", drop_last=True)
+        # Sample order, augmentation and alpha all come from this epoch's generator, in this order
+        # per batch: a resumed run draws exactly what the uninterrupted one drew.
+        order = torch.randperm(len(train_set), generator=gen)[: steps_per_epoch * batch_size]
         sums = torch.zeros(len(LOSS_NAMES))
-        for batch in loader:
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        for first in range(0, len(order), batch_size):
+            batch = train_batches.batch(order[first:first + batch_size], gen if cfg.augment else None)
             alpha = torch.rand(batch_size, generator=gen).to(device)  # (B,) interim factors
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 terms, _ = loss_terms(net, batch, alpha, cfg.sigma)  # (5,) float32
@@ -234,6 +269,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             optimizer.step()
             schedule.step()
+            if ema_net is not None:
+                ema_net.update(net, step)
             sums += torch.cat([terms.detach(), loss.detach().view(1)]).float().cpu()
             step += 1
         if device.type == "cuda":
@@ -242,16 +279,19 @@ def train(
         train_clips += steps_per_epoch * batch_size
         losses = {name: float(v) / max(1, steps_per_epoch) for name, v in zip(LOSS_NAMES, sums.tolist())}
 
-        metrics = validate(net, val_loader, val_set.videos, device, use_amp)
-        history.append({"epoch": epoch, "Total": float(metrics["Total"]), "train_loss": losses["total"],
-                        "seconds": time.perf_counter() - t0})
+        last = epoch == cfg.epochs - 1
+        if last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0):
+            model = ema_net.model if ema_net is not None else net
+            metrics = validate(model, val_batches.in_order(cfg.batch_size), val_set.videos, device, use_amp, cfg.decode)
+        history.append({"epoch": epoch, "Total": float(metrics["Total"]) if metrics else float("nan"),
+                        "train_loss": losses["total"], "seconds": time.perf_counter() - t0})
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, cfg, {
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": net.state_dict(), "ema": ema_net.model.state_dict() if ema_net else None, "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
                 "history": history, "losses": losses, "metrics": metrics,
             })
-        if on_epoch is not None:
+        if on_epoch is not None and metrics is not None:
             on_epoch(epoch, float(metrics["Total"]))
 
     return TrainResult(

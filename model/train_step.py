@@ -30,7 +30,7 @@ def render_gaussians(xy: torch.Tensor, size: tuple[int, int], sigma: float, stri
 
 def interim_targets(
     keypoints: torch.Tensor, target_weight: torch.Tensor, alpha: torch.Tensor,
-    size: tuple[int, int], sigma: float,
+    size: tuple[int, int], sigma: float, stride: int = STRIDE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Targets of the interim pose: parts on the line from their t-delta to their t+delta location.
 
@@ -38,7 +38,7 @@ def interim_targets(
         keypoints: `(B, 3, K, 3)` x, y (input pixels), visibility for t-delta, t, t+delta.
         target_weight: `(B, 3, K)`.
         alpha: `(B,)` interpolation factors in [0, 1].
-        size: heatmap (h, w). sigma: Gaussian std in heatmap pixels.
+        size: heatmap (h, w). sigma: Gaussian std in heatmap pixels. stride: input pixels per heatmap pixel.
 
     Returns:
         heatmaps `(B, K, h, w)` at `(1 - alpha) p_prev + alpha p_next`, and weights `(B, K)`, nonzero
@@ -47,7 +47,7 @@ def interim_targets(
     a = alpha.view(-1, 1, 1).to(keypoints.dtype)
     xy = (1 - a) * keypoints[:, 0, :, :2] + a * keypoints[:, 2, :, :2]  # (B, K, 2)
     weight = target_weight[:, 0] * target_weight[:, 2]  # (B, K)
-    return render_gaussians(xy, size, sigma), weight
+    return render_gaussians(xy, size, sigma, stride), weight
 
 
 def loss_terms(
@@ -75,7 +75,9 @@ def loss_terms(
     # Synthesis at a random alpha (teaches the synthesizer the whole interval); the forward pass
     # already synthesized alpha = 0.5, the key frame's time, whose output is distilled into the
     # key-frame estimator (and feeds its fusion).
-    synth_target, synth_weight = interim_targets(batch["keypoints"], batch["target_weight"], alpha, hm_size, sigma)
+    stride = size_in[0] // hm_size[0]  # input pixels per heatmap pixel
+    synth_target, synth_weight = interim_targets(batch["keypoints"], batch["target_weight"], alpha, hm_size,
+                                                 sigma, stride)
     synth = net.synthesize(out.feats_prev, out.feats_next, alpha)  # (B, K, h, w)
     synth_key = out.synth_key
     l_s = interim_synthesis_loss(synth, synth_target, synth_weight, out.heatmaps, synth_key, synth_weight)

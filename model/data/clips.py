@@ -33,14 +33,18 @@ class PoseTrackClips(torch.utils.data.Dataset):
     Args:
         root: dataset root (see `resolve_dataset`).
         split: ``"train"`` or ``"val"``.
-        input_size: ``(H, W)`` of the crops; heatmaps are ``(H/4, W/4)``.
+        input_size: ``(H, W)`` of the crops.
         delta: neighbour frame offset; t +- delta is clamped into the video.
         sigma: Gaussian std of the heatmap targets, in heatmap pixels.
+        stride: input pixels per heatmap pixel (4, 2 or 1); heatmaps are ``(H/stride, W/stride)``.
         train: apply random flip / scale / rotation.
         seed: mixed into the augmentation randomness (which also follows torch's RNG, so DataLoader
             workers draw different augmentations).
         cache_dir: cache folder of the decoded crops ("" = ``$TIPSD_CACHE_DIR`` or ``~/.cache/tipsd``).
         max_samples: keep this many samples, evenly spaced over the split (0 = all).
+        flip_prob, rot_factor, scale_factor: training augmentation: horizontal flip probability,
+            rotation std in degrees (clipped at 1.5x, applied with probability 0.6), scale std
+            (clipped at +-1x, at most the cache margin 0.25).
 
     Attributes:
         videos: the split's validated video JSON dicts; samples: the `Sample` list;
@@ -53,10 +57,18 @@ class PoseTrackClips(torch.utils.data.Dataset):
     """
 
     def __init__(self, root: str | Path, split: str, *, input_size: tuple[int, int] = (128, 96), delta: int = 1,
-                 sigma: float = 1.5, train: bool = True, seed: int = 0, cache_dir: str = "", max_samples: int = 0):
+                 sigma: float = 1.5, train: bool = True, seed: int = 0, cache_dir: str = "", max_samples: int = 0,
+                 stride: int = STRIDE, flip_prob: float = FLIP_PROB, rot_factor: float = ROT_FACTOR,
+                 scale_factor: float = SCALE_FACTOR):
         h, w = int(input_size[0]), int(input_size[1])
         if h % STRIDE or w % STRIDE or h < STRIDE or w < STRIDE:
             raise DataError(f"input_size {input_size!r} must be positive multiples of {STRIDE}")
+        if stride not in (1, 2, 4):
+            raise DataError(f"heatmap stride {stride!r} must be 4, 2 or 1")
+        self.stride = int(stride)
+        if not 0 <= scale_factor <= CACHE_MARGIN - 1 + 1e-9:
+            raise DataError(f"scale jitter {scale_factor!r} must be in [0, {CACHE_MARGIN - 1:g}] (the crop cache's margin)")
+        self.flip_prob, self.rot_factor, self.scale_factor = float(flip_prob), float(rot_factor), float(scale_factor)
         if delta < 1:
             raise DataError(f"delta {delta!r} must be >= 1")
         self.root, self.split = Path(root), split
@@ -82,21 +94,26 @@ class PoseTrackClips(torch.utils.data.Dataset):
         """Draw (flip, scale, rotation) for one item; torch's RNG keeps DataLoader workers apart."""
         base = int(torch.randint(0, 2**62, (1,)))
         rng = np.random.default_rng([self.seed, i, base])
-        flip = bool(rng.random() < FLIP_PROB)
-        scale = float(np.clip(1 + rng.normal(0, SCALE_FACTOR), 1 - SCALE_FACTOR, 1 + SCALE_FACTOR))
-        rot = float(np.clip(rng.normal(0, ROT_FACTOR), -45, 45)) if rng.random() < ROT_PROB else 0.0
+        flip = bool(rng.random() < self.flip_prob)
+        sf, rf = self.scale_factor, self.rot_factor
+        scale = float(np.clip(1 + rng.normal(0, sf), 1 - sf, 1 + sf)) if sf > 0 else float(1 + 0 * rng.normal())
+        rot = float(np.clip(rng.normal(0, rf), -1.5 * rf, 1.5 * rf)) if rng.random() < ROT_PROB else 0.0
         return flip, scale, rot
 
     def __getitem__(self, i: int) -> dict:
+        flip, scale, rot = self._augmentation(i) if self.train else (False, 1.0, 0.0)
+        return self.sample(i, flip, scale, rot)
+
+    def sample(self, i: int, flip: bool = False, scale: float = 1.0, rot: float = 0.0) -> dict:
+        """Sample `i` with the given augmentation (no augmentation by default): the dict of `__getitem__`."""
         s = self.samples[i]
         video = self.videos[s.video]
         h, w = self.input_size
         hc, wc = cache_shape(self.input_size)
         cx, cy, ps = sample_box(video, s, self.input_size)
-        flip, scale, rot = self._augmentation(i) if self.train else (False, 1.0, 0.0)
         to_image = crop_affine((cx, cy), ps * scale, (h, w), rot_deg=rot, flip=flip)  # input px -> image px
         cached = self.crops[self.index[i]]  # (3, Hc, Wc, 3) uint8
-        if not self.train:
+        if (flip, scale, rot) == (False, 1.0, 0.0):
             # No augmentation: the input crop is the centre of the cached crop, an exact slice.
             top, left = (hc - h) // 2, (wc - w) // 2
             frames = np.asarray(cached[:, top:top + h, left:left + w])
@@ -108,7 +125,8 @@ class PoseTrackClips(torch.utils.data.Dataset):
 
         from_image = invert_affine(to_image)
         kps = np.zeros((3, NUM_KEYPOINTS, 3), dtype=np.float32)
-        heatmaps = np.zeros((3, NUM_KEYPOINTS, h // STRIDE, w // STRIDE), dtype=np.float32)
+        hm_size = (h // self.stride, w // self.stride)
+        heatmaps = np.zeros((3, NUM_KEYPOINTS, *hm_size), dtype=np.float32)
         weights = np.zeros((3, NUM_KEYPOINTS), dtype=np.float32)
         for f, a in enumerate(s.anns):
             if a < 0:  # neighbour frame without this track (unlabelled frame or a track gap)
@@ -119,11 +137,11 @@ class PoseTrackClips(torch.utils.data.Dataset):
                 kp = kp[self._flip]
             kp[kp[:, 2] <= 0, :2] = 0.0
             kps[f] = kp
-            heatmaps[f], weights[f] = gaussian_heatmaps(kp, (h // STRIDE, w // STRIDE), self.sigma)
+            heatmaps[f], weights[f] = gaussian_heatmaps(kp, hm_size, self.sigma, self.stride)
         ann = video["annotations"][s.anns[1]]
         return {
             "frames": torch.from_numpy(x),  # (3, 3, H, W) float32
-            "heatmaps": torch.from_numpy(heatmaps),  # (3, K, H/4, W/4)
+            "heatmaps": torch.from_numpy(heatmaps),  # (3, K, H/stride, W/stride)
             "target_weight": torch.from_numpy(weights),  # (3, K)
             "keypoints": torch.from_numpy(kps),  # (3, K, 3) input-crop pixels + visibility
             "affine": torch.from_numpy(to_image.astype(np.float32)),  # (2, 3) input px -> image px

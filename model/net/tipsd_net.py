@@ -54,6 +54,32 @@ def _conv1x1_norm(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), group_norm(c_out))
 
 
+class HeatmapHead(nn.Module):
+    """Features `(B, C, h, w)` at stride 4 -> heatmaps `(B, K, 4h/s, 4w/s)` at stride `s` in (4, 2, 1).
+
+    Stride 4 is HRNet's 1x1 conv; finer strides first upsample with 4x4 stride-2 transposed
+    convolutions (+ GroupNorm + ReLU), as SimpleBaseline's deconvolution head does, so that the
+    heatmap has pixels finer than the PCKh threshold of a small input crop.
+    """
+
+    def __init__(self, c_in: int, num_joints: int, stride: int = 4):
+        super().__init__()
+        if stride not in (1, 2, 4):
+            raise ValueError(f"heatmap stride {stride!r} must be 4, 2 or 1")
+        ups = []
+        for _ in range({4: 0, 2: 1, 1: 2}[stride]):
+            ups += [nn.ConvTranspose2d(c_in, c_in, 4, stride=2, padding=1, bias=False), group_norm(c_in), nn.ReLU()]
+        self.upsample = nn.Sequential(*ups)
+        self.out = nn.Conv2d(c_in, num_joints, 1)
+        # Heatmap outputs start near zero (HRNet's final-layer init): a random-scale start makes the
+        # first steps fit the output scale instead of the peaks.
+        nn.init.normal_(self.out.weight, std=1e-3)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.upsample(x))
+
+
 class TIPSDNet(nn.Module):
     """Three-frame pose estimator with the modules the five TIPSD loss terms act on.
 
@@ -62,12 +88,14 @@ class TIPSDNet(nn.Module):
         blocks: residual blocks per branch per stage.
         feat_dim: D, the dimension of the part-group, key and complementary embeddings.
         num_joints: K.
+        heatmap_stride: input pixels per heatmap pixel of both heatmap outputs (4, 2 or 1).
     """
 
     def __init__(self, widths: tuple[int, ...], blocks: int = 1, feat_dim: int = 32,
-                 num_joints: int = NUM_JOINTS):
+                 num_joints: int = NUM_JOINTS, heatmap_stride: int = 4):
         super().__init__()
         self.num_joints = num_joints
+        self.heatmap_stride = heatmap_stride
         self.backbone = HRBackbone(widths, blocks)
         c = self.backbone.out_channels
         # Complementary branch: what t-delta and t+delta say about the key frame.
@@ -79,11 +107,11 @@ class TIPSDNet(nn.Module):
         # the key-frame head can fall back on when the key frame itself is blurred or occluded.
         self.fuse = _conv1x1_norm(2 * c + num_joints, c)
         self.fuse_block = ResidualBlock(c)
-        self.head = nn.Conv2d(c, num_joints, 1)
+        self.head = HeatmapHead(c, num_joints, heatmap_stride)
         # Interim synthesizer: neighbour features + the interpolation factor as a constant plane.
         self.synth = nn.Sequential(
             nn.Conv2d(2 * c + 1, c, 3, padding=1, bias=False), group_norm(c), nn.ReLU(), ResidualBlock(c),
-            nn.Conv2d(c, num_joints, 1),
+            HeatmapHead(c, num_joints, heatmap_stride),
         )
         # Embeddings for the information-theoretic terms.
         self.group_proj = nn.ModuleList(nn.Linear(c, feat_dim) for _ in PART_GROUPS)
@@ -96,11 +124,6 @@ class TIPSDNet(nn.Module):
             nn.Linear(3 * num_joints, 2 * feat_dim), nn.ReLU(), nn.Linear(2 * feat_dim, feat_dim)
         )
         self._group_index = [list(idx) for idx in PART_GROUPS.values()]
-        # Heatmap outputs start near zero (HRNet's final-layer init): a random-scale start makes the
-        # first steps fit the output scale instead of the peaks.
-        for conv in (self.head, self.synth[-1]):
-            nn.init.normal_(conv.weight, std=1e-3)
-            nn.init.zeros_(conv.bias)
 
     def forward(self, frames: torch.Tensor) -> NetOutput:
         """Run the estimator on `frames` (B, 3, 3, H, W): frame order t-delta, t, t+delta."""
@@ -109,14 +132,16 @@ class TIPSDNet(nn.Module):
         feats = feats.unflatten(0, (b, t))  # (B, 3, C, h, w)
         f_prev, f_key, f_next = feats[:, 0], feats[:, 1], feats[:, 2]
         z_c = self.complementary(torch.cat([f_prev, f_next], 1))  # (B, C, h, w)
-        synth_key = self.synthesize(f_prev, f_next, f_key.new_full((b,), 0.5))  # (B, K, h, w)
-        fused = F.relu(f_key + self.fuse(torch.cat([f_key, z_c, synth_key], 1)))
+        synth_key = self.synthesize(f_prev, f_next, f_key.new_full((b,), 0.5))  # (B, K, H/s, W/s)
+        synth_in = synth_key if self.heatmap_stride == 4 else F.avg_pool2d(synth_key, 4 // self.heatmap_stride)
+        fused = F.relu(f_key + self.fuse(torch.cat([f_key, z_c, synth_in], 1)))  # synth at stride 4
         fused = self.fuse_block(fused)  # (B, C, h, w)
-        heatmaps = self.head(fused)  # (B, K, h, w)
+        heatmaps = self.head(fused)  # (B, K, H/s, W/s)
 
         # Part-group features: attention-pool the fused map with each joint's predicted heatmap
-        # (softmax over space), then average the joints of a group.
-        attn = heatmaps.flatten(2).softmax(-1)  # (B, K, h*w)
+        # (softmax over space, at the features' stride 4), then average the joints of a group.
+        pooled = heatmaps if self.heatmap_stride == 4 else F.avg_pool2d(heatmaps, 4 // self.heatmap_stride)
+        attn = pooled.flatten(2).softmax(-1)  # (B, K, h*w)
         joint_feats = attn @ fused.flatten(2).transpose(1, 2)  # (B, K, C)
         groups = torch.stack(
             [proj(joint_feats[:, idx].mean(1)) for proj, idx in zip(self.group_proj, self._group_index)], 1
