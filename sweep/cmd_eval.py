@@ -42,8 +42,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from tipsd.model.errors import DataError
     from tipsd.model.eval.evaluate import evaluate_parsed
-    from tipsd.model.eval.export import read_json, video_files
     from tipsd.model.eval.posetrack_json import parse_video
+    from tipsd.model.posetrack18 import read_video_file, video_files
 
     gt_files = video_files(args.gt_dir)
     pred_root = Path(args.pred_dir)
@@ -51,7 +51,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise DataError(f"{args.pred_dir}: no such folder")
     gt, pred = {}, {}
     for name, path in gt_files.items():
-        gt[name] = parse_video(read_json(path), str(path), is_gt=True)
+        gt[name] = parse_video(read_video_file(path), str(path), is_gt=True)
         pred_path = pred_root / path.name
         if not pred_path.is_file():
             if args.allow_missing:
@@ -60,7 +60,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 f"{pred_path}: file not found (no predictions for GT video {name!r}; "
                 "--allow-missing scores it as empty)"
             )
-        pred[name] = parse_video(read_json(pred_path), str(pred_path), is_gt=False)
+        pred[name] = parse_video(read_video_file(pred_path), str(pred_path), is_gt=False)
     result = evaluate_parsed(gt, pred)
     print(format_result(result, args.format), end="")
     return 0
