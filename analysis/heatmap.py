@@ -12,6 +12,7 @@ import numpy as np
 
 from tipsd.analysis.runs import AnalysisError
 from tipsd.analysis.tables import PaperTable, fmt_value, greek
+from tipsd.model.record import METRIC
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _heatmap_data(table: PaperTable, *, decimals: int = 1, title: str = "") -> H
         vmax=vmax,
         best=table.best,
         cmap="viridis" if table.higher_is_better else "viridis_r",
-        title=title or table.metric.removeprefix("metric."),
+        title=title or table.metric.removeprefix(METRIC),
     )
 
 

@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tipsd.analysis.runs import GAMMA_NAMES, AnalysisError
+from tipsd.analysis.runs import AnalysisError
+from tipsd.model.record import GAMMA_NAMES
 
 EVALUATORS = ("ped_anova", "fanova")
 

@@ -16,7 +16,8 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from tipsd.analysis.runs import GAMMA_NAMES, AnalysisError
+from tipsd.analysis.runs import AnalysisError
+from tipsd.model.record import GAMMA_NAMES
 from tipsd.analysis.tables import PaperTable, build_table, fmt_value, greek
 
 PAPER_TABLES = ("table1", "table2")

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from tipsd.analysis.runs import (
-    GAMMA_NAMES,
     AnalysisError,
     aggregate_cells,
     higher_is_better,
@@ -28,6 +27,7 @@ from tipsd.analysis.runs import (
     study_info,
 )
 from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
+from tipsd.model.record import GAMMA_NAMES, METRIC
 
 
 @dataclass
@@ -166,7 +166,7 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
                "(additive vs cell-mean least-squares fits).", "",
                _md_frame(inter.assign(weight_a=inter["weight_a"].map(greek), weight_b=inter["weight_b"].map(greek)), 3), ""]
 
-    if any(c.startswith("metric.") for c in runs.columns) and len(stats):
+    if any(c.startswith(METRIC) for c in runs.columns) and len(stats):
         best = {g: stats.loc[0, g] for g in vary}
         md += ["## Per-joint AP of the best cell", "", render_frame(joint_table(runs, [best]), decimals=2)]
 

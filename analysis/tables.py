@@ -15,8 +15,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tipsd.analysis.runs import GAMMA_NAMES, JOINT_COLUMNS, AnalysisError, aggregate_cells
+from tipsd.analysis.runs import AnalysisError, aggregate_cells
 from tipsd.analysis.stats import compare_to_best, prob_best
+from tipsd.model.record import GAMMA_NAMES, MAP_COLUMNS, METRIC
 
 FORMATS = ("markdown", "latex", "csv")
 MISSING = "–"
@@ -363,7 +364,7 @@ def joint_table(runs: pd.DataFrame, cells: Sequence[Mapping[str, float]]) -> pd.
     Example:
         >>> joint_table(runs, [{"gamma_info": 1, "gamma_s": 0.1}])  # doctest: +SKIP
     """
-    cols = [f"metric.{j}" for j in JOINT_COLUMNS if f"metric.{j}" in runs]
+    cols = [METRIC + j for j in MAP_COLUMNS if METRIC + j in runs]
     if not cols:
         raise AnalysisError("the study stores no per-joint metrics (metric.Head … metric.Total)")
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
@@ -378,7 +379,7 @@ def joint_table(runs: pd.DataFrame, cells: Sequence[Mapping[str, float]]) -> pd.
     table = table[~table.index.duplicated()]
     table.index = [", ".join(f"{greek(n)}={fmt_value(v)}" for n, v in zip(GAMMA_NAMES, key) if n in vary)
                    for key in table.index]
-    table.columns = [c.removeprefix("metric.") for c in table.columns]
+    table.columns = [c.removeprefix(METRIC) for c in table.columns]
     return table
 
 

@@ -24,9 +24,8 @@ from tipsd.model.errors import ConfigError, DataError, DivergenceError
 from tipsd.model.net.losses import TERM_NAMES, total_loss
 from tipsd.model.net.tipsd_net import TIPSDNet
 from tipsd.model.predict import build_predictions, decode_heatmaps, to_image_coords
+from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
 from tipsd.model.train_step import loss_terms
-
-METRIC_KEYS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
 
 
 @dataclass

@@ -10,10 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tipsd.model.config import GAMMA_NAMES
 from tipsd.model.errors import TipsdError
-
-DEFAULT_STORAGE = "sqlite:///tipsd.db"
+from tipsd.model.record import DEFAULT_STORAGE, GAMMA_NAMES
 
 
 class OutputError(TipsdError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from tipsd.model.errors import TipsdError
+from tipsd.model.record import DEFAULT_STORAGE
 
 
 class RunError(TipsdError):
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
                     "  tipsd run studies/bayes.toml --storage postgresql+psycopg://user@host/db")
     p.add_argument("study", metavar="STUDY.toml", help="study file (see docs/sweep.md)")
     p.add_argument("--storage", default=None,
-                   help="Optuna storage URL (default: the file's storage, else sqlite:///tipsd.db)")
+                   help=f"Optuna storage URL (default: the file's storage, else {DEFAULT_STORAGE})")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
@@ -33,16 +34,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "status", help="trial counts, grid completion and best value of every study", formatter_class=fmt,
         description="Show every study in the storage: trials per state, grid completion, best so far."
-                    "\n\nexample:\n  tipsd status --storage sqlite:///tipsd.db")
-    p.add_argument("--storage", default="sqlite:///tipsd.db", help="Optuna storage URL (default sqlite:///tipsd.db)")
+                    f"\n\nexample:\n  tipsd status --storage {DEFAULT_STORAGE}")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.set_defaults(handler=cmd_status)
 
     p = subparsers.add_parser(
         "dashboard", help="serve optuna-dashboard on the storage", formatter_class=fmt,
         description="Start optuna-dashboard on the storage, with each tipsd study's description and "
                     "spec as its note and the report figures as artifacts."
-                    "\n\nexample:\n  tipsd dashboard --storage sqlite:///tipsd.db --port 8080")
-    p.add_argument("--storage", default="sqlite:///tipsd.db", help="Optuna storage URL (default sqlite:///tipsd.db)")
+                    f"\n\nexample:\n  tipsd dashboard --storage {DEFAULT_STORAGE} --port 8080")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--artifact-dir", default=None,

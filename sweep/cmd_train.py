@@ -31,7 +31,8 @@ def register(subparsers) -> None:
 
 def format_result(result: dict) -> str:
     """The PoseTrack table, OKS AP, loss terms and timings of a `TrainResult.to_dict()` as text."""
-    cols = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
+    from tipsd.model.record import MAP_COLUMNS as cols
+
     m = result["metrics"]
     lines = [
         " | ".join(f"{c:>8}" for c in cols),

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from tipsd.model.config import GAMMA_NAMES, make_config
+from tipsd.model.config import make_config
 from tipsd.model.errors import DivergenceError
-from tipsd.sweep.jobs import Job, is_counted, job_key
-from tipsd.sweep.spec import StudySpec, cell_key
+from tipsd.model.record import result_attrs, run_attrs
+from tipsd.sweep.jobs import Job, is_counted
+from tipsd.sweep.spec import StudySpec
 
 
 @dataclass
@@ -78,9 +79,8 @@ class Heartbeat:
 
 
 def base_attrs(spec: StudySpec, job: Job, version: str) -> dict[str, Any]:
-    """User attributes known before training: seed, the five weights, cell, job, preset, version."""
-    return {"seed": job.seed, **{n: float(job.gammas[n]) for n in GAMMA_NAMES}, "cell": job.cell,
-            "job": job.key, "preset": spec.preset, "tipsd_version": version}
+    """User attributes known before training (`tipsd.model.record.run_attrs`)."""
+    return run_attrs(job.gammas, job.seed, preset=spec.preset, version=version)
 
 
 def claim(study, spec: StudySpec, job: Job, version: str):
@@ -255,18 +255,11 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
 
 def _record_result(trial, result, reported: set[int]) -> None:
     """Write the TrainResult as flat user attrs and any epoch not yet reported as intermediate values."""
-    attrs: dict[str, Any] = {}
-    attrs.update({f"metric.{k}": float(v) for k, v in result.metrics.items()})
-    attrs.update({f"joint.{k}": float(v) for k, v in result.joint_ap.items()})
-    attrs.update({f"loss.{k}": float(v) for k, v in result.losses.items()})
-    attrs.update(duration_s=float(result.duration_s), frames_per_s=float(result.frames_per_s),
-                 peak_mem_mb=float(result.peak_mem_mb), device=str(result.device))
-    for key, value in attrs.items():
-        # JSON storage cannot hold NaN/Inf; store them as text so a diverged metric is still visible.
-        trial.set_user_attr(key, value if not isinstance(value, float) or math.isfinite(value) else str(value))
+    for key, value in result_attrs(result).items():  # NaN/Inf are stored as null (record.storable)
+        trial.set_user_attr(key, value)
     for row in result.history or []:
         if int(row["epoch"]) not in reported and math.isfinite(float(row["Total"])):
             trial.report(float(row["Total"]), int(row["epoch"]))
 
 
-__all__ = ["Heartbeat", "Outcome", "base_attrs", "claim", "run_trial", "suggest_gammas", "cell_key", "job_key"]
+__all__ = ["Heartbeat", "Outcome", "base_attrs", "claim", "run_trial", "suggest_gammas"]

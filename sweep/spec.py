@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tipsd.model.config import GAMMA_NAMES, PRESETS, config_keys, make_config
+from tipsd.model.config import PRESETS, config_keys, make_config
 from tipsd.model.errors import ConfigError, TipsdError
+from tipsd.model.record import GAMMA_NAMES, METRIC_NAMES
 
 SAMPLERS = ("grid", "tpe", "gp", "random", "qmc")
-METRICS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
 DIRECTIONS = ("maximize", "minimize")
 # Pruner name -> keyword arguments it accepts (checked here so a typo is a spec error, not a crash).
 PRUNERS = {
@@ -125,17 +125,6 @@ class StudySpec:
         """How many (γ vector, seed) runs the study aims for."""
         n_cells = len(self.cells()) if self.is_grid else self.budget
         return n_cells * len(self.seeds)
-
-
-def cell_key(gammas: dict[str, float]) -> str:
-    """The string key of a γ vector, e.g. ``"gamma_info=1|gamma_s=0.1|..."`` (``%g`` of each value)."""
-    return "|".join(f"{n}={_num(gammas[n])}" for n in GAMMA_NAMES)
-
-
-def _num(v: float) -> str:
-    """Shortest exact text of a float: 1.0 -> "1", 0.1 -> "0.1", 0.3183 sampled -> full repr."""
-    v = float(v)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
 
 # What an omitted field means; filled in before hashing, so writing a default out is no change.
@@ -248,8 +237,8 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     if sampler not in SAMPLERS:
         raise fail("sampler", sampler, "unknown sampler" + _hint(str(sampler), SAMPLERS))
     metric = raw.get("metric", "Total")
-    if metric not in METRICS:
-        raise fail("metric", metric, "unknown metric" + _hint(str(metric), METRICS))
+    if metric not in METRIC_NAMES:
+        raise fail("metric", metric, "unknown metric" + _hint(str(metric), METRIC_NAMES))
     direction = raw.get("direction", "maximize")
     if direction not in DIRECTIONS:
         raise fail("direction", direction, "unknown direction" + _hint(str(direction), DIRECTIONS))

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from tipsd.model.errors import TipsdError
+from tipsd.model.record import DEFAULT_STORAGE, sqlite_path
 from tipsd.sweep.samplers import make_pruner, make_sampler
 from tipsd.sweep.spec import StudySpec, spec_diff, spec_hash
 
-DEFAULT_STORAGE = "sqlite:///tipsd.db"
 # Seconds a SQLite writer waits for the lock before "database is locked"; trials write rarely,
 # so a long wait is harmless and several local workers never fail on contention.
 SQLITE_TIMEOUT_S = 120
@@ -63,15 +63,15 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | Non
 
     quiet_optuna()
     kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            db = Path(path)
-            if not db.parent.exists():
-                raise StorageError(f"storage {url!r}: folder {str(db.parent)!r} does not exist")
-            if not create and not db.exists():
-                raise StorageError(f"storage {url!r}: no such database file")
-            _enable_wal(db)
+    path = sqlite_path(url)
+    if path is not None:
+        db = Path(path)
+        if not db.parent.exists():
+            raise StorageError(f"storage {url!r}: folder {str(db.parent)!r} does not exist")
+        if not create and not db.exists():
+            raise StorageError(f"storage {url!r}: no such database file")
+        _enable_wal(db, url)
+    if url.startswith("sqlite:"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
     elif url.startswith("postgresql"):
         # A dead server should fail fast, not hang the CLI.
@@ -93,7 +93,7 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | Non
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _enable_wal(db: Path) -> None:
+def _enable_wal(db: Path, url: str) -> None:
     """Switch a SQLite file to WAL journaling so readers (status, dashboard) never block writers."""
     try:
         con = sqlite3.connect(str(db), timeout=SQLITE_TIMEOUT_S)
@@ -102,7 +102,7 @@ def _enable_wal(db: Path) -> None:
         finally:
             con.close()
     except sqlite3.Error as err:
-        raise StorageError(f"storage 'sqlite:///{db}' is unreachable: {err}") from None
+        raise StorageError(f"storage {url!r} is unreachable: {err}") from None
 
 
 def study_attrs(spec: StudySpec, version: str) -> dict[str, Any]:

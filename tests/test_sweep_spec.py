@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tipsd.sweep.cli import main
-from tipsd.sweep.spec import SpecError, cell_key, load_spec, parse_spec, spec_diff, spec_hash
+from tipsd.model.record import cell_key
+from tipsd.sweep.spec import SpecError, load_spec, parse_spec, spec_diff, spec_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = sorted((ROOT / "tests" / "bad_studies").glob("*.toml"))
