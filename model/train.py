@@ -131,7 +131,7 @@ def _check_finite(terms: torch.Tensor, total: torch.Tensor, step: int) -> None:
 def train(
     config: TrainConfig,
     *,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
 ) -> TrainResult:
@@ -139,8 +139,9 @@ def train(
 
     Args:
         config: a validated `TrainConfig` (build it with `make_config`).
-        on_epoch: called as `on_epoch(epoch, val_total_map)` after each epoch; whatever it raises
-            (e.g. `optuna.TrialPruned`) propagates.
+        on_epoch: called as `on_epoch(epoch, metrics)` after each epoch, `metrics` the validation
+            `METRIC_KEYS` (Head ... Ankle, Total, oks_ap) so a caller can follow any of them;
+            whatever it raises (e.g. `optuna.TrialPruned`) propagates.
         checkpoint_dir: if given, a checkpoint and `config.json` are written there after each epoch.
         resume: continue from the checkpoint in `checkpoint_dir` (a fresh run if there is none).
 
@@ -251,7 +252,7 @@ def train(
                 "history": history, "losses": losses, "metrics": metrics,
             })
         if on_epoch is not None:
-            on_epoch(epoch, float(metrics["Total"]))
+            on_epoch(epoch, {k: float(metrics[k]) for k in METRIC_KEYS})
 
     return TrainResult(
         metrics={k: float(metrics[k]) for k in METRIC_KEYS},

@@ -180,7 +180,8 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         study, trial: the study and the RUNNING trial from `claim`.
         spec: the study spec (preset, overrides, metric).
         job: the job the trial holds.
-        train_fn: ``train(config, on_epoch=...) -> TrainResult`` (`tipsd.model.train.train`).
+        train_fn: ``train(config, on_epoch=...) -> TrainResult`` (`tipsd.model.train.train`); it
+            calls ``on_epoch(epoch, metrics)``, and ``metrics[spec.metric]`` is reported to the pruner.
         storage: the RDBStorage (for the heartbeat).
         runtime: config overrides that do not change results' meaning (``device``, ``threads``).
         started: ``time.perf_counter()`` when the claim began (for `Outcome.total_s`).
@@ -198,8 +199,9 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
 
     reported: set[int] = set()
 
-    def on_epoch(epoch: int, value: float) -> None:
-        trial.report(float(value), int(epoch))
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        value = float(metrics[spec.metric])  # the study's metric, not always Total
+        trial.report(value, int(epoch))
         reported.add(int(epoch))
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {epoch} ({spec.metric} {value:.2f})")
@@ -214,7 +216,7 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
                 finally:
                     out.train_s = time.perf_counter() - t0
                 value = float(result.metrics[spec.metric])
-                _record_result(trial, result, reported)
+                _record_result(trial, result, spec.metric, reported)
                 if not math.isfinite(value):
                     raise DivergenceError(-1, f"metric {spec.metric}", value)
                 rival = _earlier_claim(study, trial.number, job.key, spec)
@@ -253,13 +255,14 @@ def run_trial(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
     return out
 
 
-def _record_result(trial, result, reported: set[int]) -> None:
-    """Write the TrainResult as flat user attrs and any epoch not yet reported as intermediate values."""
+def _record_result(trial, result, metric: str, reported: set[int]) -> None:
+    """Write the TrainResult as flat user attrs and, for any epoch not yet reported whose history row
+    holds the study's `metric`, that value as the epoch's intermediate value."""
     for key, value in result_attrs(result).items():  # NaN/Inf are stored as null (record.storable)
         trial.set_user_attr(key, value)
     for row in result.history or []:
-        if int(row["epoch"]) not in reported and math.isfinite(float(row["Total"])):
-            trial.report(float(row["Total"]), int(row["epoch"]))
+        if int(row["epoch"]) not in reported and math.isfinite(float(row.get(metric, math.nan))):
+            trial.report(float(row[metric]), int(row["epoch"]))
 
 
 __all__ = ["Heartbeat", "Outcome", "base_attrs", "claim", "run_trial", "suggest_gammas"]
