@@ -27,8 +27,13 @@ RESULT_PREFIXES = (METRIC, JOINT, LOSS)
 DEFAULT_STORAGE = "sqlite:///tipsd.db"
 
 
-def _num(v: float) -> str:
-    """Shortest exact text of a float: 1.0 -> "1", 0.1 -> "0.1", 0.3183 sampled -> its full repr."""
+def number_text(v: float) -> str:
+    """Shortest exact text of a weight: 1.0 -> "1", 0.1 -> "0.1", 0.3183 sampled -> its full repr.
+
+    Example:
+        >>> number_text(1.0), number_text(0.1), number_text(1 / 3)
+        ('1', '0.1', '0.3333333333333333')
+    """
     v = float(v)
     return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
@@ -41,7 +46,7 @@ def cell_key(gammas: Mapping[str, float]) -> str:
         >>> cell_key({"gamma_info": 1.0, "gamma_s": 0.1, "gamma_com": 1, "gamma_var": 1, "gamma_red": 0})
         'gamma_info=1|gamma_s=0.1|gamma_com=1|gamma_var=1|gamma_red=0'
     """
-    return "|".join(f"{n}={_num(gammas[n])}" for n in GAMMA_NAMES)
+    return "|".join(f"{n}={number_text(gammas[n])}" for n in GAMMA_NAMES)
 
 
 def job_key(cell: str, seed: int) -> str:
@@ -129,6 +134,6 @@ def sqlite_path(url: Any) -> str | None:
 
 __all__ = [
     "DEFAULT_STORAGE", "GAMMA_NAMES", "JOINT", "LOSS", "LOSS_NAMES", "MAP_COLUMNS", "METRIC", "METRIC_NAMES",
-    "RESULT_PREFIXES", "cell_key", "job_key", "prefixed", "result_attrs", "run_attrs", "sqlite_path",
+    "RESULT_PREFIXES", "cell_key", "job_key", "number_text", "prefixed", "result_attrs", "run_attrs", "sqlite_path",
     "storable", "stored_float",
 ]

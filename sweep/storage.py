@@ -14,7 +14,8 @@ from typing import Any
 
 from tipsd.model.errors import TipsdError
 from tipsd.model.record import DEFAULT_STORAGE, sqlite_path
-from tipsd.sweep.samplers import make_pruner, make_sampler
+from tipsd.sweep.pruners import build_pruner
+from tipsd.sweep.samplers import study_sampler
 from tipsd.sweep.spec import StudySpec, spec_diff, spec_hash
 
 # Seconds a SQLite writer waits for the lock before "database is locked"; trials write rarely,
@@ -32,7 +33,7 @@ def quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # tipsd uses ask/tell and records the heartbeat itself (objective.Heartbeat), so this is moot.
+    # tipsd uses ask/tell and records the heartbeat itself (tipsd.sweep.heartbeat), so this is moot.
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     logging.getLogger("sqlalchemy").setLevel(logging.ERROR)
 
@@ -135,8 +136,7 @@ def create_or_resume(spec: StudySpec, storage, version: str):
     """
     import optuna
 
-    sampler = optuna.samplers.RandomSampler() if spec.is_grid else make_sampler(spec)
-    pruner = make_pruner(spec)
+    sampler, pruner = study_sampler(spec), build_pruner(spec.pruner)
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:

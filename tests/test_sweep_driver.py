@@ -229,7 +229,8 @@ def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
     import time
 
     from tipsd.sweep.jobs import ledger
-    from tipsd.sweep.objective import claim, run_trial
+    from tipsd.sweep.claim import claim
+    from tipsd.sweep.train_job import train_job
     from tipsd.sweep.storage import create_or_resume, open_storage
 
     spec = load_spec(grid_study(tmp_path, seeds=(0,)))
@@ -245,7 +246,7 @@ def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         return result
 
-    out = run_trial(study, trial, spec, job, train_fn=train, storage=storage, runtime={},
+    out = train_job(study, trial, spec, job, train_fn=train, storage=storage, runtime={},
                     started=time.perf_counter())
     assert out.state == "FAIL" and "stale" in out.reason
     assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
@@ -271,7 +272,7 @@ def test_trial_claimed_by_a_worker_that_dies_before_training_is_failed_as_stale(
     import time
 
     from tipsd.sweep.jobs import ledger
-    from tipsd.sweep.objective import claim
+    from tipsd.sweep.claim import claim
     from tipsd.sweep.storage import create_or_resume, open_storage
 
     spec = load_spec(grid_study(tmp_path, seeds=(0,)))
