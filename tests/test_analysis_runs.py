@@ -114,6 +114,6 @@ def test_analysis_does_not_import_torch():
     import sys
 
     code = ("import sys, tipsd.analysis.report, tipsd.analysis.heatmap, tipsd.analysis.importance, "
-            "tipsd.sweep.cmd_analysis; print('torch' in sys.modules)")
+            "tipsd.analysis.commands; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

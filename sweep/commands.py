@@ -1,10 +1,16 @@
-"""`tipsd run`, `tipsd status`, `tipsd dashboard` (see tipsd.sweep.cli for the registration protocol)."""
+"""The `tipsd` commands of the sweep: ``run``, ``status``, ``dashboard``. `tipsd.sweep.cli.COMMANDS`
+lists every command with its ``add_*`` (adds the command's parser under the given name) and
+``cmd_*`` (the handler: ``args -> exit code``); heavy imports happen inside the handlers.
+"""
 from __future__ import annotations
 
 import argparse
 
-from tipsd.model.errors import TipsdError
+from tipsd.model.errors import TipsdError, UsageError
 from tipsd.model.record import DEFAULT_STORAGE
+from tipsd.sweep import version
+
+RAW = argparse.RawDescriptionHelpFormatter  # descriptions keep their line breaks (examples)
 
 
 class RunError(TipsdError):
@@ -13,11 +19,10 @@ class RunError(TipsdError):
     exit_code = 1
 
 
-def register(subparsers) -> None:
-    """Add ``run``, ``status`` and ``dashboard`` to the `tipsd` parser."""
-    fmt = argparse.RawDescriptionHelpFormatter
+def add_run(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd run``: its options."""
     p = subparsers.add_parser(
-        "run", help="create or resume a study and run its missing trials", formatter_class=fmt,
+        name, help="create or resume a study and run its missing trials", formatter_class=RAW,
         description="Create the study described by STUDY.toml in the storage, or resume it, and train "
                     "every (weights, seed) run it still needs.\n\nexample:\n"
                     "  tipsd run studies/table1.toml --workers 2\n"
@@ -29,17 +34,23 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
-    p.set_defaults(handler=cmd_run)
+    return p
 
+
+def add_status(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd status``: its options."""
     p = subparsers.add_parser(
-        "status", help="trial counts, grid completion and best value of every study", formatter_class=fmt,
+        name, help="trial counts, grid completion and best value of every study", formatter_class=RAW,
         description="Show every study in the storage: trials per state, grid completion, best so far."
                     f"\n\nexample:\n  tipsd status --storage {DEFAULT_STORAGE}")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    p.set_defaults(handler=cmd_status)
+    return p
 
+
+def add_dashboard(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd dashboard``: its options."""
     p = subparsers.add_parser(
-        "dashboard", help="serve optuna-dashboard on the storage", formatter_class=fmt,
+        name, help="serve optuna-dashboard on the storage", formatter_class=RAW,
         description="Start optuna-dashboard on the storage, with each tipsd study's description and "
                     "spec as its note and the report figures as artifacts."
                     f"\n\nexample:\n  tipsd dashboard --storage {DEFAULT_STORAGE} --port 8080")
@@ -48,12 +59,11 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--artifact-dir", default=None,
                    help="artifact folder (default: next to the SQLite file, see tipsd report)")
-    p.set_defaults(handler=cmd_dashboard)
+    return p
 
 
 def cmd_run(args) -> int:
     """Handler of ``tipsd run``: validate everything, then run the study; 1 if jobs were given up."""
-    from tipsd.sweep.cli import UsageError, version
     from tipsd.sweep.runner import run_study
     from tipsd.sweep.spec import load_spec
     from tipsd.sweep.storage import StorageError, resolve_url
