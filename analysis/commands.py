@@ -153,8 +153,7 @@ def cmd_export(args) -> int:
 
 def cmd_importance(args) -> int:
     from tipsd.analysis.importance import interactions, main_effects, weight_importances
-    from tipsd.analysis.report import _md_frame
-    from tipsd.analysis.tables import greek
+    from tipsd.analysis.report import importance_tables
 
     _, _, runs, _, col, higher = _load(args)
     imp = weight_importances(runs, col, higher_is_better=higher, seed=args.seed)
@@ -162,11 +161,11 @@ def cmd_importance(args) -> int:
     if args.format == "csv":
         text = imp.to_csv(index=False) + "\n" + effects.to_csv(index=False) + "\n" + inter.to_csv(index=False)
     else:
+        imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
         text = "\n\n".join([
-            "## Importance (normalised)\n\n" + _md_frame(imp.assign(weight=imp["weight"].map(greek)), 3),
-            "## Main effects\n\n" + _md_frame(effects.assign(weight=effects["weight"].map(greek))),
-            "## Interactions (share of total sum of squares)\n\n"
-            + _md_frame(inter.assign(weight_a=inter["weight_a"].map(greek), weight_b=inter["weight_b"].map(greek)), 3),
+            "## Importance (normalised)\n\n" + imp_md,
+            "## Main effects\n\n" + effects_md,
+            "## Interactions (share of total sum of squares)\n\n" + inter_md,
         ]) + "\n" + "".join(f"\nNote: {n}\n" for n in imp.attrs.get("notes", []))
     _emit(text, args.output)
     return 0
@@ -234,11 +233,11 @@ def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd heatmap``: its options."""
-    p = _add(subparsers, name, "Draw a study as annotated heatmaps (one panel per block), PNG or PDF.",
+    p = _add(subparsers, name, "Draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG.",
              "tipsd heatmap table2 -o table2.pdf")
     _common(p)
     _layout(p)
-    p.add_argument("-o", "--output", required=True, help="output file (.png or .pdf)")
+    p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
     return p
 
 

@@ -170,11 +170,6 @@ def interactions(runs: pd.DataFrame, metric: str = "value") -> pd.DataFrame:
     return out.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def interaction_table(runs: pd.DataFrame, a: str, b: str, metric: str = "value") -> pd.DataFrame:
-    """Mean of `metric` for each (a, b) pair: rows the values of `a`, columns those of `b`."""
-    return runs.dropna(subset=[metric]).pivot_table(index=a, columns=b, values=metric, aggfunc="mean")
-
-
 def plot_main_effects(*, effects: pd.DataFrame, ax=None, ylabel: str = "metric"):
     """Draw `main_effects` output: mean ± std of the metric against each weight's value, one line each.
 
