@@ -188,33 +188,43 @@ def _layout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decimals", type=_decimals, default=1, help="digits after the point (default: 1)")
 
 
-def _add(subparsers, name: str, help_: str, example: str) -> argparse.ArgumentParser:
-    return subparsers.add_parser(name, help=help_, description=f"{help_}\n\nExample:\n  {example}",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add(subparsers, name: str, help_: str, example: str, *, study: bool = True, metric: bool = True,
+         layout: bool = False) -> argparse.ArgumentParser:
+    """A command's parser: help with its example, then (for a command on a stored study) the study,
+    --storage and --metric, and (for a table or heatmap) the layout options."""
+    p = subparsers.add_parser(name, help=help_, description=f"{help_}\n\nExample:\n  {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    if study:
+        _common(p, metric=metric)
+    if layout:
+        _layout(p)
+    return p
+
+
+def _output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", help="write here instead of stdout")
 
 
 def add_table(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd table``: its options."""
     p = _add(subparsers, name, "Tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV).",
              "tipsd table table2 --storage sqlite:///tipsd.db --blocks gamma_red --rows gamma_var "
-             "--cols gamma_com --format latex")
-    _common(p)
-    _layout(p)
+             "--cols gamma_com --format latex", layout=True)
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
     p.add_argument("--joints", type=_parse_cell, action="append", metavar="CELL",
                    help="per-joint table (Head … Ankle, Total) of these cells instead, e.g. "
                         "--joints gamma_info=1,gamma_s=0.1 (repeatable)")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
     return p
 
 
 def add_paper(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd paper``: its options."""
     p = _add(subparsers, name, "Print the published Table I or II (reference values) in its layout.",
-             "tipsd paper table2 --format latex")
+             "tipsd paper table2 --format latex", study=False)
     p.add_argument("table", choices=("table1", "table2"))
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
     return p
 
 
@@ -222,21 +232,18 @@ def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd compare``: its options."""
     p = _add(subparsers, name, "Compare a study with a published table: Spearman ρ, best cells, claims.",
              "tipsd compare table1 --paper table1 --baseline 77.3")
-    _common(p)
     p.add_argument("--paper", choices=("table1", "table2"), required=True, help="published table to compare with")
     p.add_argument("--baseline", type=float, default=None,
                    help="the reproduction's HRNet baseline mAP (claim 1; else 'not testable')")
     p.add_argument("--decimals", type=_decimals, default=2, help="digits after the point (default: 2)")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
     return p
 
 
 def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd heatmap``: its options."""
     p = _add(subparsers, name, "Draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG.",
-             "tipsd heatmap table2 -o table2.pdf")
-    _common(p)
-    _layout(p)
+             "tipsd heatmap table2 -o table2.pdf", layout=True)
     p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
     return p
 
@@ -245,7 +252,6 @@ def add_report(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd report``: its options."""
     p = _add(subparsers, name, "Write a Markdown + HTML report of a study; upload its figures as artifacts.",
              "tipsd report table1 -o reports/table1")
-    _common(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--artifact-dir", default=None, help="artifact folder (default: next to the SQLite file)")
     p.add_argument("--no-upload", action="store_true", help="do not upload the figures as Optuna artifacts")
@@ -256,8 +262,7 @@ def add_report(subparsers, name: str) -> argparse.ArgumentParser:
 def add_export(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd export``: its options."""
     p = _add(subparsers, name, "Export a study as a tidy table, one row per run (CSV or Parquet).",
-             "tipsd export table1 --format parquet -o table1.parquet")
-    _common(p, metric=False)
+             "tipsd export table1 --format parquet -o table1.parquet", metric=False)
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--all-states", action="store_true", help="include FAIL, PRUNED and RUNNING trials")
     p.add_argument("-o", "--output", help="output file (CSV: default stdout)")
@@ -268,8 +273,7 @@ def add_importance(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd importance``: its options."""
     p = _add(subparsers, name, "Weight importances (PED-ANOVA, fANOVA), main effects and interactions.",
              "tipsd importance table2 --metric Total")
-    _common(p)
     p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
     return p
