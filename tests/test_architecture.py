@@ -1,7 +1,8 @@
 """The import graph of tipsd, drawn from the code, and the rule it obeys (docs/architecture.md):
 
 - `tipsd.model` imports neither `tipsd.sweep` nor `tipsd.analysis`;
-- `tipsd.analysis` never imports `tipsd.sweep` (nor torch: it reads storage and never trains);
+- `tipsd.analysis` never imports `tipsd.sweep`, and from `tipsd.model` only names and schemas (no
+  torch: it reads storage and never trains);
 - no two modules import each other, directly or through others (no cycle).
 
 Every ``import`` counts, those inside functions too (lazy imports are still dependencies). The
@@ -123,6 +124,14 @@ def render(graph: dict[str, set[str]]) -> str:
 
 def test_layers():
     assert layer_violations(import_graph()) == []
+
+
+def test_analysis_never_trains():
+    """From `model`, the analysis takes names and schemas only: no data, network, training or evaluation."""
+    schema = {"tipsd.model.record", "tipsd.model.config", "tipsd.model.errors", "tipsd.model.posetrack18"}
+    used = {t for m, targets in import_graph().items() if package_of(m) == "analysis"
+            for t in targets if package_of(t) == "model"}
+    assert used <= schema, sorted(used - schema)
 
 
 def test_no_import_cycle():
