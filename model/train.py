@@ -24,9 +24,8 @@ from tipsd.model.errors import ConfigError, DataError, DivergenceError
 from tipsd.model.net.losses import TERM_NAMES, total_loss
 from tipsd.model.net.tipsd_net import TIPSDNet
 from tipsd.model.predict import build_predictions, decode_heatmaps, to_image_coords
+from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
 from tipsd.model.train_step import loss_terms
-
-METRIC_KEYS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
 
 
 @dataclass
@@ -132,7 +131,7 @@ def _check_finite(terms: torch.Tensor, total: torch.Tensor, step: int) -> None:
 def train(
     config: TrainConfig,
     *,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
 ) -> TrainResult:
@@ -140,8 +139,9 @@ def train(
 
     Args:
         config: a validated `TrainConfig` (build it with `make_config`).
-        on_epoch: called as `on_epoch(epoch, val_total_map)` after each epoch; whatever it raises
-            (e.g. `optuna.TrialPruned`) propagates.
+        on_epoch: called as `on_epoch(epoch, metrics)` after each epoch, `metrics` the validation
+            `METRIC_KEYS` (Head ... Ankle, Total, oks_ap) so a caller can follow any of them;
+            whatever it raises (e.g. `optuna.TrialPruned`) propagates.
         checkpoint_dir: if given, a checkpoint and `config.json` are written there after each epoch.
         resume: continue from the checkpoint in `checkpoint_dir` (a fresh run if there is none).
 
@@ -252,7 +252,7 @@ def train(
                 "history": history, "losses": losses, "metrics": metrics,
             })
         if on_epoch is not None:
-            on_epoch(epoch, float(metrics["Total"]))
+            on_epoch(epoch, {k: float(metrics[k]) for k in METRIC_KEYS})
 
     return TrainResult(
         metrics={k: float(metrics[k]) for k in METRIC_KEYS},
