@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tipsd.model.record import sqlite_path
+
 
 def default_artifact_dir(storage_url: str) -> Path:
     """The artifact folder that belongs to `storage_url` (see the module docstring).
@@ -16,11 +18,11 @@ def default_artifact_dir(storage_url: str) -> Path:
         >>> default_artifact_dir("sqlite:///runs/tipsd.db").as_posix()
         'runs/tipsd-artifacts'
     """
-    prefix = "sqlite:///"
-    if storage_url.startswith(prefix) and storage_url[len(prefix):] not in ("", ":memory:"):
-        db = Path(storage_url[len(prefix):])
-        return db.with_name(db.stem + "-artifacts")
-    return Path("tipsd-artifacts")
+    path = sqlite_path(storage_url)
+    if path is None:
+        return Path("tipsd-artifacts")
+    db = Path(path)
+    return db.with_name(db.stem + "-artifacts")
 
 
 def artifact_store(storage_url: str, artifact_dir: str | Path | None = None):

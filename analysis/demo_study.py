@@ -8,12 +8,11 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable, Iterable, Mapping
 
-from tipsd.model.config import GAMMA_NAMES, TrainConfig
-from tipsd.sweep.spec import cell_key  # the schema's ``cell`` attribute, as the sweep writes it
+from tipsd.model.config import TrainConfig
+from tipsd.model.record import GAMMA_NAMES, LOSS, LOSS_NAMES, MAP_COLUMNS, METRIC, cell_key, prefixed
 
 # The defaults of TrainConfig: the weights a study does not search keep these values.
 DEFAULT_GAMMAS = {n: float(getattr(TrainConfig, n)) for n in GAMMA_NAMES}
-PER_JOINT = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
 
 def make_trial(
@@ -51,10 +50,8 @@ def make_trial(
     attrs: dict[str, Any] = {"seed": int(seed), **full, "cell": cell_key(full), "device": "cpu",
                              "preset": "tiny", "duration_s": 1.5, "tipsd_version": "0.1.0"}
     if value is not None:
-        attrs.update({f"metric.{j}": float(value) for j in PER_JOINT + ("Total",)})
-        attrs["metric.oks_ap"] = float(value) - 10.0
-        for term in ("L_loc", "L_s", "L_com", "L_var", "L_red", "total"):
-            attrs[f"loss.{term}"] = 0.5
+        attrs.update(prefixed(METRIC, {**dict.fromkeys(MAP_COLUMNS, value), "oks_ap": float(value) - 10.0}))
+        attrs.update(prefixed(LOSS, dict.fromkeys(LOSS_NAMES, 0.5)))
     if state == "FAIL":
         attrs["fail_reason"] = "training diverged at step 3: loss term L_com is nan"
     attrs.update(extra_attrs or {})

@@ -12,6 +12,9 @@ import numpy as np
 
 from tipsd.analysis.runs import AnalysisError
 from tipsd.analysis.tables import PaperTable, fmt_value, greek
+from tipsd.model.record import METRIC
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")  # what save_heatmap writes (matplotlib picks the format)
 
 
 @dataclass
@@ -72,7 +75,7 @@ def _heatmap_data(table: PaperTable, *, decimals: int = 1, title: str = "") -> H
         vmax=vmax,
         best=table.best,
         cmap="viridis" if table.higher_is_better else "viridis_r",
-        title=title or table.metric.removeprefix("metric."),
+        title=title or table.metric.removeprefix(METRIC),
     )
 
 
@@ -124,12 +127,13 @@ def plot_heatmap(*, table: PaperTable, ax=None, decimals: int = 1, title: str = 
 
 
 def save_heatmap(table: PaperTable, path: str | Path, *, decimals: int = 1, title: str = "") -> Path:
-    """Draw `table` and save it (PNG or PDF by the suffix); an unwritable path is an `AnalysisError`."""
+    """Draw `table` and save it (PNG, PDF or SVG by the suffix); an unwritable path is an `AnalysisError`."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise AnalysisError(f"heatmap file '{path}' should end in .png or .pdf")
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        *most, last = FIGURE_SUFFIXES
+        raise AnalysisError(f"heatmap file '{path}' should end in {', '.join(most)} or {last}")
     axes = plot_heatmap(table=table, decimals=decimals, title=title)
     fig = (axes[0] if isinstance(axes, list) else axes).figure
     try:

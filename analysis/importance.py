@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tipsd.analysis.runs import GAMMA_NAMES, AnalysisError
+from tipsd.analysis.runs import AnalysisError
+from tipsd.model.record import GAMMA_NAMES
 
 EVALUATORS = ("ped_anova", "fanova")
 
@@ -167,11 +168,6 @@ def interactions(runs: pd.DataFrame, metric: str = "value") -> pd.DataFrame:
             for a, b in itertools.combinations(vary, 2)]
     out = pd.DataFrame.from_records(recs, columns=["weight_a", "weight_b", "share", "n_cells"])
     return out.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def interaction_table(runs: pd.DataFrame, a: str, b: str, metric: str = "value") -> pd.DataFrame:
-    """Mean of `metric` for each (a, b) pair: rows the values of `a`, columns those of `b`."""
-    return runs.dropna(subset=[metric]).pivot_table(index=a, columns=b, values=metric, aggfunc="mean")
 
 
 def plot_main_effects(*, effects: pd.DataFrame, ax=None, ylabel: str = "metric"):

@@ -16,8 +16,10 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from tipsd.analysis.runs import GAMMA_NAMES, AnalysisError
+from tipsd.analysis.runs import AnalysisError
+from tipsd.model.record import GAMMA_NAMES
 from tipsd.analysis.tables import PaperTable, build_table, fmt_value, greek
+from tipsd.analysis.text_tables import markdown_table
 
 PAPER_TABLES = ("table1", "table2")
 # Layouts of the published tables (rows × columns, blocks).
@@ -300,27 +302,34 @@ def compare_with_paper(
     return Comparison(table, axes, shared, len(paper), len(study), rho, p, best_p, best_s, claims, notes)
 
 
-def render_comparison(c: Comparison, *, decimals: int = 1) -> str:
-    """The comparison as Markdown: summary, claims, and the shared cells side by side."""
+def render_comparison(c: Comparison, *, decimals: int = 1, level: int = 1) -> str:
+    """The comparison as Markdown: summary, claims, and the shared cells side by side.
+
+    Args:
+        c: the comparison.
+        decimals: digits of the study's values.
+        level: Markdown level of its heading (its sections one deeper): 3 inside the report.
+    """
     def best(b):
         return "–" if b is None else f"{_label(b[0])} ({b[1]:.{decimals}f})"
 
+    head, section = "#" * level, "#" * (level + 1)
     rho = "n/a" if math.isnan(c.spearman) else f"{c.spearman:.3f} (p = {c.spearman_p:.3g})"
-    lines = [f"# Study vs paper {c.table}", "",
+    lines = [f"{head} Study vs paper {c.table}", "",
              f"- Shared cells: {len(c.shared)} of {c.n_paper} published ({c.n_study} cells in the study)",
              f"- Spearman rank correlation ρ: {rho}",
              f"- Best shared cell, paper: {best(c.best_paper)}",
              f"- Best shared cell, reproduction: {best(c.best_study)}"]
     lines += [f"- Note: {n}" for n in c.notes]
-    lines += ["", "## Claims", "", "| # | claim | paper | reproduction | detail |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r.number} | {r.text} | {r.paper_status} | {r.status} | {r.detail} |" for r in c.claims]
-    lines += ["", "## Shared cells", "",
-              "| " + " | ".join(greek(a) for a in c.axes) + " | paper | reproduction | n | difference |",
-              "|" + " --- |" * (len(c.axes) + 4)]
+    claims = [[str(r.number), r.text, r.paper_status, r.status, r.detail] for r in c.claims]
+    lines += ["", f"{section} Claims", "", markdown_table(["#", "claim", "paper", "reproduction", "detail"], claims)]
+    shared = []
     for rec in c.shared.to_dict("records"):
         repro = f"{rec['mean']:.{decimals}f}"
         if rec["n"] >= 2:
             repro += f" ± {rec['std']:.{decimals}f}"
-        lines.append("| " + " | ".join(fmt_value(rec[a]) for a in c.axes)
-                     + f" | {rec['paper']:.1f} | {repro} | {rec['n']} | {rec['mean'] - rec['paper']:+.{decimals}f} |")
+        shared.append([fmt_value(rec[a]) for a in c.axes]
+                      + [f"{rec['paper']:.1f}", repro, str(rec["n"]), f"{rec['mean'] - rec['paper']:+.{decimals}f}"])
+    header = [greek(a) for a in c.axes] + ["paper", "reproduction", "n", "difference"]
+    lines += ["", f"{section} Shared cells", "", markdown_table(header, shared)]
     return "\n".join(lines) + "\n"

@@ -8,16 +8,13 @@ best cell, and the comparison with the published table whose weights the study v
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tipsd.analysis.runs import (
-    GAMMA_NAMES,
     AnalysisError,
     aggregate_cells,
     higher_is_better,
@@ -28,6 +25,8 @@ from tipsd.analysis.runs import (
     study_info,
 )
 from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
+from tipsd.analysis.text_tables import frame_rows, markdown_table
+from tipsd.model.record import GAMMA_NAMES, METRIC
 
 
 @dataclass
@@ -50,24 +49,25 @@ def _ensure_dir(path: Path) -> None:
         raise AnalysisError(f"cannot write to '{path}': {err.strerror or err}") from None
 
 
-def _md_frame(frame: pd.DataFrame, decimals: int = 2) -> str:
+def markdown_frame(frame: pd.DataFrame, decimals: int = 2) -> str:
+    """A result frame as a Markdown table: counts as integers, weight values (columns ``γ_…`` and
+    ``value``) as the paper prints them, other numbers with `decimals` digits."""
     frame = frame.copy()
     for c in frame.columns:
         if c in ("n", "n_cells", "n_pairs"):
             frame[c] = frame[c].astype(int)
         elif str(c).startswith("γ_") or c == "value":  # weight values print as the paper does
             frame[c] = frame[c].map(fmt_value)
+    return markdown_table([str(c) for c in frame.columns], frame_rows(frame, decimals))
 
-    def text(v: Any) -> str:
-        if isinstance(v, (bool, np.bool_)):
-            return "yes" if v else "no"
-        if isinstance(v, (float, np.floating)):
-            return "–" if math.isnan(v) else f"{v:.{decimals}f}"
-        return str(v)
 
-    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
-    lines += ["| " + " | ".join(text(v) for v in rec) + " |" for rec in frame.itertuples(index=False)]
-    return "\n".join(lines)
+def importance_tables(imp: pd.DataFrame, effects: pd.DataFrame, inter: pd.DataFrame) -> tuple[str, str, str]:
+    """Markdown of `weight_importances`, `main_effects` and `interactions` (weights in Greek), as the
+    report and `tipsd importance` print them."""
+    return (markdown_frame(imp.assign(weight=imp["weight"].map(greek)), 3),
+            markdown_frame(effects.assign(weight=effects["weight"].map(greek))),
+            markdown_frame(inter.assign(weight_a=inter["weight_a"].map(greek),
+                                        weight_b=inter["weight_b"].map(greek)), 3))
 
 
 def cell_statistics(runs: pd.DataFrame, metric: str, *, higher: bool = True, n_boot: int = 2000) -> pd.DataFrame:
@@ -135,46 +135,45 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
 
     md += ["## Cells", "",
            "Mean over seeds with a 95 % t-interval; p (Holm): paired t-test against the best cell over "
-           "shared seeds, Holm-corrected; P(best): bootstrap over seeds (2000 replicates, seed 0).", ""]
+           f"shared seeds, Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
     stats = cell_statistics(runs, col, higher=higher, n_boot=n_boot)
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
     shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)
     shown = shown.rename(columns={g: greek(g) for g in vary})
-    md += [_md_frame(shown), ""]
+    md += [markdown_frame(shown), ""]
     if len(stats) > 20:
         md += [f"({len(stats) - 20} more cells not shown; `tipsd export` has them all.)", ""]
 
     md += ["## Importance", "", "PED-ANOVA (target quantile 0.1) and fANOVA (64 trees, seed 0) through "
            "`optuna.importance`, over the weights as trained.", ""]
     imp = weight_importances(runs, col, higher_is_better=higher)
-    md += [_md_frame(imp.assign(weight=imp["weight"].map(greek)), 3), ""]
+    effects, inter = main_effects(runs, col), interactions(runs, col)
+    imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
+    md += [imp_md, ""]
     md += [f"Note: {n}" for n in imp.attrs.get("notes", [])]
-    effects = main_effects(runs, col)
     if len(effects):
         import matplotlib.pyplot as plt
 
-        md += ["", "## Main effects", "", _md_frame(effects.assign(weight=effects["weight"].map(greek))), ""]
+        md += ["", "## Main effects", "", effects_md, ""]
         ax = plot_main_effects(effects=effects, ylabel=name)
         path = out_dir / "main_effects.png"
         ax.figure.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)
         figures.append(path)
         md += [f"![main effects]({path.name})", ""]
-    inter = interactions(runs, col)
     if len(inter):
         md += ["## Interactions", "", "Share of the total sum of squares due to each pair's interaction "
-               "(additive vs cell-mean least-squares fits).", "",
-               _md_frame(inter.assign(weight_a=inter["weight_a"].map(greek), weight_b=inter["weight_b"].map(greek)), 3), ""]
+               "(additive vs cell-mean least-squares fits).", "", inter_md, ""]
 
-    if any(c.startswith("metric.") for c in runs.columns) and len(stats):
+    if any(c.startswith(METRIC) for c in runs.columns) and len(stats):
         best = {g: stats.loc[0, g] for g in vary}
         md += ["## Per-joint AP of the best cell", "", render_frame(joint_table(runs, [best]), decimals=2)]
 
     for paper in ("table1", "table2"):
         if vary and set(vary) <= set(table_axes(paper)):
             md += ["## Comparison with the paper", ""]
-            text = render_comparison(compare_with_paper(runs, paper, metric=col, baseline=baseline), decimals=2)
-            md.append(text.replace("# Study vs paper", "### Study vs paper", 1).replace("\n## ", "\n#### "))
+            comparison = compare_with_paper(runs, paper, metric=col, baseline=baseline)
+            md.append(render_comparison(comparison, decimals=2, level=3))
 
     spec = attrs.get("tipsd.spec")
     if spec is not None:

@@ -24,10 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from tipsd.model.config import GAMMA_NAMES
 from tipsd.model.errors import TipsdError
+from tipsd.model.record import GAMMA_NAMES, LOSS, RESULT_PREFIXES, sqlite_path, stored_float
 
-JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 _RDB_PREFIXES = ("sqlite:", "postgresql", "postgres:", "mysql")
 _BASE_COLUMNS = ("study", "number", "state", *GAMMA_NAMES, "seed", "value")
 
@@ -67,10 +66,9 @@ def is_rdb_url(storage: Any) -> bool:
 
 def _check_storage(storage: Any) -> None:
     # Opening a missing SQLite file would silently create an empty database: refuse instead.
-    if isinstance(storage, str) and storage.startswith("sqlite:///"):
-        path = storage[len("sqlite:///"):]
-        if path not in ("", ":memory:") and not Path(path).exists():
-            raise AnalysisError(f"storage file '{path}' does not exist (from --storage {storage})")
+    path = sqlite_path(storage)
+    if path is not None and not Path(path).exists():
+        raise AnalysisError(f"storage file '{path}' does not exist (from --storage {storage})")
 
 
 def study_names(storage: Any) -> list[str]:
@@ -270,6 +268,9 @@ def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
     for c in attr_cols:
         key = c[5:]
         col = raw[c]
+        if key.startswith(RESULT_PREFIXES):  # numbers, stored NaN (null) included: always a float column
+            out[key] = np.array([stored_float(v) for v in col], dtype=float)
+            continue
         numeric = pd.to_numeric(col, errors="coerce")
         # Keep a column numeric when every stored value is a number (or missing).
         is_num = numeric.notna().sum() == col.notna().sum() and not col.map(lambda v: isinstance(v, bool)).any()
@@ -280,7 +281,7 @@ def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
     out["duration_s"] = out["duration_s"].fillna(wall) if "duration_s" in out else wall
     # Metric, joint and loss columns grouped together, in a stable order.
     front = [c for c in _BASE_COLUMNS]
-    groups = [sorted(c for c in out.columns if c.startswith(p)) for p in ("metric.", "joint.", "loss.")]
+    groups = [sorted(c for c in out.columns if c.startswith(p)) for p in RESULT_PREFIXES]
     rest = [c for c in out.columns if c not in front and not any(c in g for g in groups)]
     cols = front + [c for g in groups for c in g] + rest
     return out[cols].sort_values(["study", "number"]).reset_index(drop=True)
@@ -304,12 +305,12 @@ def metric_column(frame: pd.DataFrame, metric: str | None, default: str = "value
         'metric.Total'
     """
     name = metric or default
-    for cand in (name, f"metric.{name}", f"loss.{name}", f"joint.{name}"):
+    for cand in (name, *(prefix + name for prefix in RESULT_PREFIXES)):
         if cand in frame.columns:
             return cand
     if name == default or (metric is None and default in frame.columns):
         return "value"
-    choices = ["value"] + [c for c in frame.columns if c.startswith(("metric.", "loss.", "joint."))]
+    choices = ["value"] + [c for c in frame.columns if c.startswith(RESULT_PREFIXES)]
     raise AnalysisError(f"metric '{name}' not in the study; expected one of: {', '.join(choices)}")
 
 
@@ -317,7 +318,7 @@ def higher_is_better(column: str, direction: str = "maximize") -> bool:
     """Whether larger values of `column` are better (losses and durations are minimised)."""
     if column == "value":
         return direction != "minimize"
-    return not column.startswith("loss.") and column not in ("duration_s", "peak_mem_mb")
+    return not column.startswith(LOSS) and column not in ("duration_s", "peak_mem_mb")
 
 
 def require_finished(frame: pd.DataFrame, study: str, counts: dict[str, int] | None = None) -> None:

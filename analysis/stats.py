@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tipsd.model.config import GAMMA_NAMES
+from tipsd.model.record import GAMMA_NAMES
 
 
 def cell_seed_matrix(

@@ -15,11 +15,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tipsd.analysis.runs import GAMMA_NAMES, JOINT_COLUMNS, AnalysisError, aggregate_cells
+from tipsd.analysis.runs import AnalysisError, aggregate_cells
 from tipsd.analysis.stats import compare_to_best, prob_best
+from tipsd.analysis.text_tables import MISSING, frame_rows, latex_tabular, markdown_table
+from tipsd.model.record import GAMMA_NAMES, MAP_COLUMNS, METRIC
 
 FORMATS = ("markdown", "latex", "csv")
-MISSING = "–"
 DAGGER_NOTE = "not distinguishable from the best (paired t-test over seeds, Holm-corrected, α = {alpha:g})"
 
 
@@ -311,28 +312,11 @@ def render_table(t: PaperTable, fmt: str = "markdown", *, decimals: int = 1, not
         for r, rv in enumerate(t.row_values):
             body.append([fmt_value(rv)] + [_cell_text(t, (b, r, c), decimals, latex)
                                            for c in range(len(t.col_values))])
-    width = len(header)
     if latex:
-        lines = [f"\\begin{{tabular}}{{l{'c' * (width - 1)}}}", "\\toprule", " & ".join(header) + " \\\\",
-                 "\\midrule"]
-        for k, row in enumerate(body):
-            if isinstance(row, str):
-                if k:
-                    lines.append("\\midrule")
-                lines.append(f"\\multicolumn{{{width}}}{{l}}{{{row}}} \\\\")
-            else:
-                lines.append(" & ".join(row) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}"]
-        if notes:
-            lines += [f"% {n}" for n in table_notes(t)]
-        return "\n".join(lines) + "\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * width]
-    for row in body:
-        cells = [row] + [""] * (width - 1) if isinstance(row, str) else row
-        lines.append("| " + " | ".join(cells) + " |")
-    if notes:
-        lines += [""] + table_notes(t)
-    return "\n".join(lines) + "\n"
+        tail = [f"% {n}" for n in table_notes(t)] if notes else []
+        return "\n".join([latex_tabular(header, body), *tail]) + "\n"
+    tail = ["", *table_notes(t)] if notes else []
+    return "\n".join([markdown_table(header, body), *tail]) + "\n"
 
 
 def _render_csv(t: PaperTable, decimals: int) -> str:
@@ -363,7 +347,7 @@ def joint_table(runs: pd.DataFrame, cells: Sequence[Mapping[str, float]]) -> pd.
     Example:
         >>> joint_table(runs, [{"gamma_info": 1, "gamma_s": 0.1}])  # doctest: +SKIP
     """
-    cols = [f"metric.{j}" for j in JOINT_COLUMNS if f"metric.{j}" in runs]
+    cols = [METRIC + j for j in MAP_COLUMNS if METRIC + j in runs]
     if not cols:
         raise AnalysisError("the study stores no per-joint metrics (metric.Head … metric.Total)")
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
@@ -378,7 +362,7 @@ def joint_table(runs: pd.DataFrame, cells: Sequence[Mapping[str, float]]) -> pd.
     table = table[~table.index.duplicated()]
     table.index = [", ".join(f"{greek(n)}={fmt_value(v)}" for n, v in zip(GAMMA_NAMES, key) if n in vary)
                    for key in table.index]
-    table.columns = [c.removeprefix("metric.") for c in table.columns]
+    table.columns = [c.removeprefix(METRIC) for c in table.columns]
     return table
 
 
@@ -388,18 +372,6 @@ def render_frame(frame: pd.DataFrame, fmt: str = "markdown", *, decimals: int = 
         raise AnalysisError(f"unknown format '{fmt}'; expected one of: {', '.join(FORMATS)}")
     if fmt == "csv":
         return frame.to_csv(index_label=index_name or "cell", float_format=f"%.{decimals + 3}f")
-
-    def text(v) -> str:
-        if isinstance(v, (float, np.floating)):
-            return MISSING if np.isnan(v) else f"{v:.{decimals}f}"
-        return str(v)
-
     header = [index_name] + [str(c) for c in frame.columns]
-    rows = [[str(i)] + [text(v) for v in rec] for i, rec in zip(frame.index, frame.itertuples(index=False))]
-    if fmt == "latex":
-        lines = [f"\\begin{{tabular}}{{l{'c' * len(frame.columns)}}}", "\\toprule", " & ".join(header) + " \\\\",
-                 "\\midrule"] + [" & ".join(r) + " \\\\" for r in rows] + ["\\bottomrule", "\\end{tabular}"]
-        return "\n".join(lines) + "\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    write = latex_tabular if fmt == "latex" else markdown_table
+    return write(header, frame_rows(frame, decimals, index=True)) + "\n"

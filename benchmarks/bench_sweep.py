@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from tipsd.model.record import LOSS_NAMES, METRIC_NAMES
 from tipsd.sweep.runner import run_study
 from tipsd.sweep.spec import parse_spec
 
@@ -47,11 +48,11 @@ def instant_train(config, *, on_epoch=None, **kwargs):
     """A TrainResult-shaped answer in no time: what is left is the driver's own cost."""
     for epoch in range(config.epochs):
         if on_epoch is not None:
-            on_epoch(epoch, 50.0)
+            on_epoch(epoch, dict.fromkeys(METRIC_NAMES, 50.0))
     joints = [f"j{i}" for i in range(15)]
     return SimpleNamespace(
-        metrics={k: 50.0 for k in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")},
-        joint_ap={j: 50.0 for j in joints}, losses={k: 1.0 for k in ("L_loc", "L_s", "L_com", "L_var", "L_red", "total")},
+        metrics=dict.fromkeys(METRIC_NAMES, 50.0),
+        joint_ap={j: 50.0 for j in joints}, losses=dict.fromkeys(LOSS_NAMES, 1.0),
         history=[], duration_s=0.0, frames_per_s=0.0, peak_mem_mb=0.0, device="cpu", config={})
 
 

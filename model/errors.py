@@ -12,6 +12,11 @@ class TipsdError(Exception):
     exit_code = 2
 
 
+class UsageError(TipsdError):
+    """A command-line usage error (unknown option, missing argument); its message already names the
+    command (``tipsd eval: error: ...``)."""
+
+
 class ConfigError(TipsdError, ValueError):
     """A configuration key or value is invalid (unknown key, negative weight, bad input size...)."""
 

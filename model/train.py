@@ -24,9 +24,8 @@ from tipsd.model.errors import ConfigError, DataError, DivergenceError
 from tipsd.model.net.losses import TERM_NAMES, total_loss
 from tipsd.model.net.tipsd_net import TIPSDNet
 from tipsd.model.predict import build_predictions, decode_heatmaps, to_image_coords
+from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
 from tipsd.model.train_step import loss_terms
-
-METRIC_KEYS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
 
 
 @dataclass
@@ -159,7 +158,7 @@ def _check_finite(terms: torch.Tensor, total: torch.Tensor, step: int) -> None:
 def train(
     config: TrainConfig,
     *,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
 ) -> TrainResult:
@@ -167,8 +166,9 @@ def train(
 
     Args:
         config: a validated `TrainConfig` (build it with `make_config`).
-        on_epoch: called as `on_epoch(epoch, val_total_map)` after each epoch; whatever it raises
-            (e.g. `optuna.TrialPruned`) propagates.
+        on_epoch: called as `on_epoch(epoch, metrics)` after each epoch, `metrics` the validation
+            `METRIC_KEYS` (Head ... Ankle, Total, oks_ap) so a caller can follow any of them;
+            whatever it raises (e.g. `optuna.TrialPruned`) propagates.
         checkpoint_dir: if given, a checkpoint and `config.json` are written there after each epoch.
         resume: continue from the checkpoint in `checkpoint_dir` (a fresh run if there is none).
 
@@ -279,8 +279,8 @@ def train(
         train_clips += steps_per_epoch * batch_size
         losses = {name: float(v) / max(1, steps_per_epoch) for name, v in zip(LOSS_NAMES, sums.tolist())}
 
-        last = epoch == cfg.epochs - 1
-        if last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0):
+        validated = epoch == cfg.epochs - 1 or bool(cfg.val_every and (epoch + 1) % cfg.val_every == 0)
+        if validated:
             model = ema_net.model if ema_net is not None else net
             metrics = validate(model, val_batches.in_order(cfg.batch_size), val_set.videos, device, use_amp, cfg.decode)
         history.append({"epoch": epoch, "Total": float(metrics["Total"]) if metrics else float("nan"),
@@ -291,8 +291,8 @@ def train(
                 "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
                 "history": history, "losses": losses, "metrics": metrics,
             })
-        if on_epoch is not None and metrics is not None:
-            on_epoch(epoch, float(metrics["Total"]))
+        if on_epoch is not None and validated:
+            on_epoch(epoch, {k: float(metrics[k]) for k in METRIC_KEYS})
 
     return TrainResult(
         metrics={k: float(metrics[k]) for k in METRIC_KEYS},

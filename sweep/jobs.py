@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tipsd.model.config import GAMMA_NAMES
-from tipsd.sweep.spec import StudySpec, cell_key
+from tipsd.model.record import GAMMA_NAMES, cell_key, job_key
+from tipsd.sweep.spec import StudySpec
 
 
 @dataclass
@@ -40,18 +40,13 @@ class Job:
 
     @property
     def cell(self) -> str:
-        """The γ vector's key (see `tipsd.sweep.spec.cell_key`)."""
+        """The γ vector's key (`tipsd.model.record.cell_key`)."""
         return cell_key(self.gammas)
 
     @property
     def key(self) -> str:
         """The job key stored in the trial's ``job`` user attribute."""
         return job_key(self.cell, self.seed)
-
-
-def job_key(cell: str, seed: int) -> str:
-    """``"<cell>|seed=<seed>"``, e.g. ``job_key("gamma_info=1|...", 0)``."""
-    return f"{cell}|seed={seed}"
 
 
 @dataclass

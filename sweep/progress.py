@@ -5,7 +5,8 @@ import sys
 import threading
 from typing import Callable
 
-from tipsd.sweep.objective import Outcome
+from tipsd.model.record import number_text
+from tipsd.sweep.train_job import Outcome
 
 
 def summary_line(outcome: Outcome, searched: list[str], worker: int | None = None) -> str:
@@ -14,19 +15,19 @@ def summary_line(outcome: Outcome, searched: list[str], worker: int | None = Non
     (docs/sweep.md); a fail or prune reason follows the state in parentheses.
 
     Args:
-        outcome: what `run_trial` returned.
+        outcome: what `train_job` returned.
         searched: names of the searched weights (only those are shown).
         worker: worker index, shown when several workers share the terminal.
     """
-    parts = dict(p.split("=", 1) for p in outcome.job.split("|"))
-    cell = " ".join(f"{n}={parts[n]}" for n in searched if n in parts)
+    job = outcome.job
+    cell = " ".join(f"{n}={number_text(job.gammas[n])}" for n in searched if n in job.gammas)
     who = f"[w{worker}] " if worker is not None else ""
     what = outcome.state
     if outcome.value is not None:
         what += f" {outcome.value:.2f}"
     if outcome.reason:
         what += f" ({outcome.reason})"
-    return f"{who}trial {outcome.number}  {cell}  seed {parts.get('seed', '?')}  {what}  {outcome.total_s:.1f} s"
+    return f"{who}trial {outcome.number}  {cell}  seed {job.seed}  {what}  {outcome.total_s:.1f} s"
 
 
 class Progress:

@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tipsd.sweep.claim import claim
 from tipsd.sweep.jobs import Ledger, ledger
-from tipsd.sweep.objective import Outcome, claim, run_trial
 from tipsd.sweep.progress import Poller, Progress, summary_line
 from tipsd.sweep.spec import StudySpec
 from tipsd.sweep.storage import create_or_resume, open_storage
+from tipsd.sweep.train_job import Outcome, train_job
 
 # Seconds between looks at the storage while only other workers' trials are running.
 POLL_S = 1.0
@@ -144,14 +145,14 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
     """The body of `worker_loop` (same arguments)."""
     import optuna
 
-    from tipsd.sweep.samplers import make_pruner, make_sampler
+    from tipsd.sweep.pruners import build_pruner
+    from tipsd.sweep.samplers import study_sampler
 
     if storage is None:
         storage = open_storage(storage_url, heartbeat_s=spec.run["heartbeat_s"], grace_s=spec.run["grace_s"])
     if study is None:
-        sampler = optuna.samplers.RandomSampler() if spec.is_grid else make_sampler(spec, worker)
-        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler,
-                                  pruner=make_pruner(spec))
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=study_sampler(spec, worker),
+                                  pruner=build_pruner(spec.pruner))
     train_fn = train_fn or _default_train()
     rng = random.Random(f"{os.getpid()}-{worker}-{time.time_ns()}")
     searched = list(spec.space)
@@ -180,7 +181,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
                 return outcomes
             continue
         repeated = 0
-        out = run_trial(study, trial, spec, job, train_fn=train_fn, storage=storage, runtime=runtime,
+        out = train_job(study, trial, spec, job, train_fn=train_fn, storage=storage, runtime=runtime,
                         started=started)
         outcomes.append(out)
         _say(bar, worker, summary_line(out, searched, None if bar is not None else worker))

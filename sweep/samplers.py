@@ -1,31 +1,12 @@
-"""Optuna samplers and pruners built from a validated study spec (`tipsd.sweep.spec.StudySpec`)."""
+"""Proposing loss weights: the Optuna sampler of a non-grid study, and the weights a trial suggests
+from a study's `space` (grid cells are enumerated by `tipsd.sweep.jobs` instead)."""
 from __future__ import annotations
 
-from tipsd.sweep.spec import SpecError, StudySpec
-
-
-def make_pruner(spec: StudySpec):
-    """The Optuna pruner the spec names (`NopPruner` for ``none``).
-
-    Example:
-        >>> type(make_pruner(load_spec("studies/bayes.toml"))).__name__  # doctest: +SKIP
-        'MedianPruner'
-    """
-    import optuna.pruners as p
-
-    kind = spec.pruner["type"]
-    kwargs = {k: v for k, v in spec.pruner.items() if k != "type"}
-    classes = {"none": p.NopPruner, "median": p.MedianPruner, "percentile": p.PercentilePruner,
-               "threshold": p.ThresholdPruner, "successive_halving": p.SuccessiveHalvingPruner,
-               "hyperband": p.HyperbandPruner}
-    try:
-        return classes[kind](**kwargs)
-    except (TypeError, ValueError) as err:
-        raise SpecError(f"{spec.path}: pruner = {spec.pruner!r}: {err}") from None
+from tipsd.sweep.spec import StudySpec
 
 
 def make_sampler(spec: StudySpec, worker: int = 0):
-    """The Optuna sampler for a non-grid spec (grid cells are enumerated by the driver instead).
+    """The Optuna sampler for a non-grid spec.
 
     Example:
         >>> type(make_sampler(load_spec("studies/bayes.toml"))).__name__  # doctest: +SKIP
@@ -43,3 +24,32 @@ def make_sampler(spec: StudySpec, worker: int = 0):
     if spec.sampler == "qmc":
         return s.QMCSampler(seed=seed, warn_independent_sampling=False)
     return s.RandomSampler(seed=seed)
+
+
+def study_sampler(spec: StudySpec, worker: int = 0):
+    """The sampler a study is opened with: grid studies choose their cells themselves (any sampler
+    will do; RandomSampler is the cheapest), the others use `make_sampler`."""
+    import optuna
+
+    return optuna.samplers.RandomSampler() if spec.is_grid else make_sampler(spec, worker)
+
+
+def suggest_gammas(trial, spec: StudySpec) -> dict[str, float]:
+    """Suggest every searched weight from `spec.space`; returns all five weights.
+
+    A range with ``include_zero`` is two params: ``<name>_is_zero`` (categorical True/False) and,
+    only when it is False, ``<name>`` from the (log-)range; so "term off" is one clean choice the
+    sampler can learn, and the log scale stays valid for the non-zero values.
+    """
+    searched: dict[str, float] = {}
+    for name, dom in spec.space.items():
+        if isinstance(dom, list):
+            searched[name] = float(trial.suggest_categorical(name, dom))
+        elif dom.include_zero and trial.suggest_categorical(f"{name}_is_zero", [False, True]):
+            searched[name] = 0.0
+        else:
+            searched[name] = trial.suggest_float(name, dom.low, dom.high, log=dom.log)
+    return spec.full_gammas(searched)
+
+
+__all__ = ["make_sampler", "study_sampler", "suggest_gammas"]

@@ -20,7 +20,6 @@ costs one clear line and nothing else (see docs/sweep.md for the format)::
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
 import itertools
@@ -30,21 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tipsd.model.config import GAMMA_NAMES, PRESETS, config_keys, make_config
+from tipsd.model.config import PRESETS, config_keys, make_config
 from tipsd.model.errors import ConfigError, TipsdError
+from tipsd.model.record import GAMMA_NAMES, METRIC_NAMES
+from tipsd.sweep.pruners import PRUNERS, build_pruner
 
 SAMPLERS = ("grid", "tpe", "gp", "random", "qmc")
-METRICS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total", "oks_ap")
 DIRECTIONS = ("maximize", "minimize")
-# Pruner name -> keyword arguments it accepts (checked here so a typo is a spec error, not a crash).
-PRUNERS = {
-    "none": (),
-    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
-    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
-    "threshold": ("lower", "upper", "n_warmup_steps", "interval_steps"),
-    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
-}
 TOP_KEYS = ("name", "description", "sampler", "sampler_seed", "metric", "direction", "seeds",
             "budget", "storage", "space", "fixed", "train", "pruner", "run")
 TRAIN_KEYS = ("preset", "overrides")
@@ -76,7 +67,7 @@ class StudySpec:
     Attributes:
         name: Optuna study name.
         space: weight -> list of values (grid / categorical) or `Range`.
-        fixed: weight -> value for every weight not searched (preset default if not given).
+        fixed: weight -> value for every weight not searched (the preset's value if not given).
         raw: the parsed TOML (with CLI overrides applied) as stored in the study.
     """
 
@@ -108,7 +99,7 @@ class StudySpec:
 
         Example:
             >>> spec = parse_spec({"name": "t", "space": {"gamma_info": [0, 1]}})
-            >>> spec.cells()[0]  # the weights not searched take the preset's defaults
+            >>> spec.cells()[0]  # the weights not searched take the preset's values (quick: TrainConfig's)
             {'gamma_info': 0.0, 'gamma_s': 0.1, 'gamma_com': 1.0, 'gamma_var': 1.0, 'gamma_red': 1.0}
         """
         names = list(self.space)
@@ -125,17 +116,6 @@ class StudySpec:
         """How many (γ vector, seed) runs the study aims for."""
         n_cells = len(self.cells()) if self.is_grid else self.budget
         return n_cells * len(self.seeds)
-
-
-def cell_key(gammas: dict[str, float]) -> str:
-    """The string key of a γ vector, e.g. ``"gamma_info=1|gamma_s=0.1|..."`` (``%g`` of each value)."""
-    return "|".join(f"{n}={_num(gammas[n])}" for n in GAMMA_NAMES)
-
-
-def _num(v: float) -> str:
-    """Shortest exact text of a float: 1.0 -> "1", 0.1 -> "0.1", 0.3183 sampled -> full repr."""
-    v = float(v)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
 
 # What an omitted field means; filled in before hashing, so writing a default out is no change.
@@ -248,8 +228,8 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     if sampler not in SAMPLERS:
         raise fail("sampler", sampler, "unknown sampler" + _hint(str(sampler), SAMPLERS))
     metric = raw.get("metric", "Total")
-    if metric not in METRICS:
-        raise fail("metric", metric, "unknown metric" + _hint(str(metric), METRICS))
+    if metric not in METRIC_NAMES:
+        raise fail("metric", metric, "unknown metric" + _hint(str(metric), METRIC_NAMES))
     direction = raw.get("direction", "maximize")
     if direction not in DIRECTIONS:
         raise fail("direction", direction, "unknown direction" + _hint(str(direction), DIRECTIONS))
@@ -267,7 +247,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
         raise fail("storage", storage, "expected a storage URL string, e.g. 'sqlite:///tipsd.db'")
 
     space = _parse_space(raw.get("space"), sampler == "grid", fail)
-    fixed = _parse_fixed(raw.get("fixed", {}), space, fail)
+    given_fixed = _parse_fixed(raw.get("fixed", {}), space, fail)
     budget = raw.get("budget")
     if sampler == "grid":
         if "budget" in raw:
@@ -284,6 +264,8 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     preset = train.get("preset", "quick")
     if not isinstance(preset, str) or preset not in PRESETS:  # a list is unhashable: no dict lookup
         raise fail("train.preset", preset, "unknown preset" + _hint(str(preset), tuple(PRESETS)))
+    preset_gammas = make_config(preset)  # a weight neither searched nor fixed keeps the preset's value
+    fixed = {n: given_fixed.get(n, float(getattr(preset_gammas, n))) for n in GAMMA_NAMES if n not in space}
     overrides = train.get("overrides", {})
     if not isinstance(overrides, dict):
         raise fail("train.overrides", overrides, "expected a table of config keys")
@@ -320,11 +302,12 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
         budget=budget if sampler != "grid" else 0, sampler_seed=sampler_seed, storage=storage,
         pruner=pruner, run=run, path=where, raw=raw,
     )
+    try:  # Optuna checks the pruner's arguments (e.g. threshold needs lower or upper)
+        build_pruner(pruner)
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"{where}: pruner = {pruner!r}: {err}") from None
     # Every override and fixed weight must make a valid TrainConfig: check once with the
     # largest searched values so a bad key fails now, not in the first trial.
-    from tipsd.sweep.samplers import make_pruner  # here: samplers imports this module
-
-    make_pruner(spec)  # Optuna checks the pruner's arguments (e.g. threshold needs lower or upper)
     probe = spec.full_gammas({n: _probe_value(v) for n, v in space.items()})
     try:
         make_config(preset, {**overrides, **probe})
@@ -385,12 +368,10 @@ def _parse_range(fld: str, value: dict, fail) -> Range:
 
 
 def _parse_fixed(fixed: Any, space: dict[str, Any], fail) -> dict[str, float]:
+    """The weights the ``[fixed]`` table sets (validated); the study's preset fills in the others."""
     if not isinstance(fixed, dict):
         raise fail("fixed", fixed, "expected a table of weight = value")
-    defaults = dataclasses.asdict(make_config("quick"))
     out: dict[str, float] = {}
-    for name in GAMMA_NAMES:
-        out[name] = float(defaults[name])
     for name, value in fixed.items():
         if name not in GAMMA_NAMES:
             raise fail(f"fixed.{name}", value, "unknown weight" + _hint(name, GAMMA_NAMES))
@@ -399,7 +380,7 @@ def _parse_fixed(fixed: Any, space: dict[str, Any], fail) -> dict[str, float]:
         if not _is_num(value) or value < 0:
             raise fail(f"fixed.{name}", value, "expected a finite number >= 0")
         out[name] = float(value)
-    return {n: v for n, v in out.items() if n not in space}
+    return out
 
 
 def _parse_pruner(pruner: Any, fail) -> dict[str, Any]:
@@ -411,9 +392,10 @@ def _parse_pruner(pruner: Any, fail) -> dict[str, Any]:
     for key, value in pruner.items():
         if key == "type":
             continue
-        if key not in PRUNERS[kind]:
+        accepted = PRUNERS[kind][1]
+        if key not in accepted:
             raise fail(f"pruner.{key}", value, f"not an argument of the {kind} pruner"
-                       + _hint(key, PRUNERS[kind] or ("type",)))
+                       + _hint(key, accepted or ("type",)))
         if key in ("min_resource", "max_resource") and value == "auto":
             continue  # Optuna's own default: estimated from the trials' reported steps
         if not _is_num(value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tipsd.model.config import GAMMA_NAMES
+from tipsd.model.record import GAMMA_NAMES
 
 
 @dataclass

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from tipsd.model.errors import TipsdError
-from tipsd.sweep.samplers import make_pruner, make_sampler
+from tipsd.model.record import DEFAULT_STORAGE, sqlite_path
+from tipsd.sweep.pruners import build_pruner
+from tipsd.sweep.samplers import study_sampler
 from tipsd.sweep.spec import StudySpec, spec_diff, spec_hash
 
-DEFAULT_STORAGE = "sqlite:///tipsd.db"
 # Seconds a SQLite writer waits for the lock before "database is locked"; trials write rarely,
 # so a long wait is harmless and several local workers never fail on contention.
 SQLITE_TIMEOUT_S = 120
@@ -32,7 +33,7 @@ def quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # tipsd uses ask/tell and records the heartbeat itself (objective.Heartbeat), so this is moot.
+    # tipsd uses ask/tell and records the heartbeat itself (tipsd.sweep.heartbeat), so this is moot.
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     logging.getLogger("sqlalchemy").setLevel(logging.ERROR)
 
@@ -63,15 +64,15 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | Non
 
     quiet_optuna()
     kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            db = Path(path)
-            if not db.parent.exists():
-                raise StorageError(f"storage {url!r}: folder {str(db.parent)!r} does not exist")
-            if not create and not db.exists():
-                raise StorageError(f"storage {url!r}: no such database file")
-            _enable_wal(db)
+    path = sqlite_path(url)
+    if path is not None:
+        db = Path(path)
+        if not db.parent.exists():
+            raise StorageError(f"storage {url!r}: folder {str(db.parent)!r} does not exist")
+        if not create and not db.exists():
+            raise StorageError(f"storage {url!r}: no such database file")
+        _enable_wal(db, url)
+    if url.startswith("sqlite:"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
     elif url.startswith("postgresql"):
         # A dead server should fail fast, not hang the CLI.
@@ -93,7 +94,7 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | Non
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _enable_wal(db: Path) -> None:
+def _enable_wal(db: Path, url: str) -> None:
     """Switch a SQLite file to WAL journaling so readers (status, dashboard) never block writers."""
     try:
         con = sqlite3.connect(str(db), timeout=SQLITE_TIMEOUT_S)
@@ -102,7 +103,7 @@ def _enable_wal(db: Path) -> None:
         finally:
             con.close()
     except sqlite3.Error as err:
-        raise StorageError(f"storage 'sqlite:///{db}' is unreachable: {err}") from None
+        raise StorageError(f"storage {url!r} is unreachable: {err}") from None
 
 
 def study_attrs(spec: StudySpec, version: str) -> dict[str, Any]:
@@ -135,8 +136,7 @@ def create_or_resume(spec: StudySpec, storage, version: str):
     """
     import optuna
 
-    sampler = optuna.samplers.RandomSampler() if spec.is_grid else make_sampler(spec)
-    pruner = make_pruner(spec)
+    sampler, pruner = study_sampler(spec), build_pruner(spec.pruner)
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:

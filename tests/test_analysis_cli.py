@@ -81,6 +81,15 @@ def test_report_on_a_study_with_many_varying_weights(tmp_path):
     assert "## Comparison with the paper" not in md
 
 
+def test_report_says_how_many_bootstrap_replicates_it_drew(tmp_path):
+    from tipsd.analysis.report import write_report
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    make_study(url, "s", grid_runs({"gamma_s": [0, 1]}, [0, 1], lambda g, s: 80 + g["gamma_s"] + 0.1 * s))
+    rep = write_report(url, "s", tmp_path / "rep", upload=False, n_boot=300)
+    assert "bootstrap over seeds (300 replicates, seed 0)" in rep.markdown.read_text()
+
+
 def test_export_csv_and_parquet(table1_url, tmp_path, capsys):
     assert main(["export", "table1", "--storage", table1_url]) == 0
     lines = capsys.readouterr().out.splitlines()

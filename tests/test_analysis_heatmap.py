@@ -37,8 +37,8 @@ def test_plot_returns_axes_and_files_are_written(tmp_path):
     axes = plot_heatmap(table=paper_table("table2"))
     assert len(axes) == 4 and axes[0].get_xlabel() == "$\\gamma_{\\mathrm{com}}$"
     assert len(axes[2].patches) == 1  # the best cell's outline
-    for suffix in (".png", ".pdf"):
+    for suffix in (".png", ".pdf", ".svg"):
         out = save_heatmap(paper_table("table1"), tmp_path / f"h{suffix}")
         assert out.stat().st_size > 1000
-    with pytest.raises(AnalysisError, match=r"^heatmap file '.*h\.jpg' should end in \.png or \.pdf$"):
+    with pytest.raises(AnalysisError, match=r"^heatmap file '.*h\.jpg' should end in \.png, \.pdf or \.svg$"):
         save_heatmap(paper_table("table1"), tmp_path / "h.jpg")

@@ -107,13 +107,3 @@ def test_study_without_finished_run_says_what_it_holds(tmp_path):
     with pytest.raises(AnalysisError) as err:
         require_finished(runs, "s", {"FAIL": 1, "RUNNING": 1})
     assert str(err.value) == "study 's' has no finished (COMPLETE) run; it holds 1 FAIL, 1 RUNNING"
-
-
-def test_analysis_does_not_import_torch():
-    import subprocess
-    import sys
-
-    code = ("import sys, tipsd.analysis.report, tipsd.analysis.heatmap, tipsd.analysis.importance, "
-            "tipsd.sweep.cmd_analysis; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -38,3 +38,23 @@ def test_every_command_has_help_with_an_example():
     assert leaves, "no subcommand is registered"
     missing = [" ".join(path) for path, sub in leaves if "example" not in sub.format_help().lower()]
     assert missing == []
+
+
+def test_the_command_table_lists_every_command():
+    """`tipsd.sweep.cli.COMMANDS` is the one place a reader finds every command and its handler."""
+    from tipsd.sweep.cli import COMMANDS
+
+    leaves = {" ".join(path): sub for path, sub in _subcommands(build_parser())}
+    assert sorted(leaves) == sorted(name for name, (_, handler) in COMMANDS.items() if handler is not None)
+    for name, sub in leaves.items():
+        assert sub.get_default("handler") is COMMANDS[name][1]
+
+
+def test_each_package_owns_its_commands():
+    from tipsd.sweep.cli import COMMANDS
+
+    owner = {name: handler.__module__ for name, (_, handler) in COMMANDS.items() if handler is not None}
+    assert {owner[n] for n in ("data synth", "data check", "eval", "train")} == {"tipsd.model.commands"}
+    assert {owner[n] for n in ("run", "status", "dashboard")} == {"tipsd.sweep.commands"}
+    assert {owner[n] for n in ("table", "paper", "compare", "heatmap", "report", "export", "importance")} \
+        == {"tipsd.analysis.commands"}

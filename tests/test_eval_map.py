@@ -8,7 +8,8 @@ import pytest
 
 from tipsd.model.errors import DataError
 from tipsd.model.eval import EVAL_JOINT_NAMES, evaluate, voc_ap
-from tipsd.model.eval.posetrack_json import KEYPOINT_NAMES, points_in_polygon
+from tipsd.model.eval.posetrack_json import points_in_polygon
+from tipsd.model.posetrack18 import KEYPOINT_NAMES
 from tipsd.model.eval.poseval_map import precision_recall
 
 # Head box 10 x 10 → head size 0.6 * sqrt(200) = 8.485 px; PCKh@0.5 threshold = 4.243 px.
@@ -211,8 +212,10 @@ def test_bad_input_names_video_and_field():
         evaluate({"v": video([1], [gt_ann(1, pose(100))])}, {"v": video([1], [bad_pred])})
 
 
-def test_eval_keypoint_order_is_the_data_layers():
-    """The evaluation spells the PoseTrack18 order out itself (numpy-only import); it must not drift."""
+def test_one_keypoint_layout_for_data_and_eval():
+    """The data loader and the evaluation read the layout from one module (tipsd.model.posetrack18)."""
+    from tipsd.model import posetrack18
     from tipsd.model.data import KEYPOINT_NAMES as DATA_NAMES
+    from tipsd.model.eval import KEYPOINT_NAMES as EVAL_NAMES
 
-    assert KEYPOINT_NAMES == DATA_NAMES
+    assert DATA_NAMES is EVAL_NAMES is posetrack18.KEYPOINT_NAMES

@@ -129,6 +129,35 @@ def test_pruner_prunes(tmp_path):
     assert report.ledger.finished and len(report.ledger.done) == 4
 
 
+def test_pruner_follows_the_study_metric(tmp_path):
+    """The intermediate values are the study's metric (fake_train: oks_ap is half of Total), so a
+    threshold of 20 stops a Total study after epoch 2 and an oks_ap study only after epoch 5."""
+    url = f"sqlite:///{tmp_path}/t.db"
+    curves = {}
+    for metric in ("Total", "oks_ap"):
+        name = metric.lower()
+        path = write_study(tmp_path, name, f"""
+name = "{name}"
+metric = "{metric}"
+seeds = [0]
+[space]
+gamma_info = [1]
+gamma_s = [0.1]
+[train]
+preset = "tiny"
+[pruner]
+type = "threshold"
+upper = 20.0
+{FAST_RUN}""")
+        run_study(load_spec(path), url, train_fn=fake_train, progress=False)
+        (trial,) = _trials(url, name)
+        assert trial.state == TrialState.PRUNED
+        curves[metric] = trial.intermediate_values
+    assert sorted(curves["Total"]) == [0, 1, 2] and sorted(curves["oks_ap"]) == [0, 1, 2, 3, 4, 5]
+    assert all(curves["oks_ap"][e] == pytest.approx(curves["Total"][e] / 2) for e in range(3))
+    assert _trials(url, "oks_ap")[0].user_attrs["prune_reason"].startswith("pruned after epoch 5 (oks_ap 20.")
+
+
 @pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "gp"])
 def test_bayesian_study_runs_its_budget(tmp_path, sampler):
     path = write_study(tmp_path, "b", f"""
@@ -200,7 +229,8 @@ def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
     import time
 
     from tipsd.sweep.jobs import ledger
-    from tipsd.sweep.objective import claim, run_trial
+    from tipsd.sweep.claim import claim
+    from tipsd.sweep.train_job import train_job
     from tipsd.sweep.storage import create_or_resume, open_storage
 
     spec = load_spec(grid_study(tmp_path, seeds=(0,)))
@@ -216,7 +246,7 @@ def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         return result
 
-    out = run_trial(study, trial, spec, job, train_fn=train, storage=storage, runtime={},
+    out = train_job(study, trial, spec, job, train_fn=train, storage=storage, runtime={},
                     started=time.perf_counter())
     assert out.state == "FAIL" and "stale" in out.reason
     assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
@@ -242,7 +272,7 @@ def test_trial_claimed_by_a_worker_that_dies_before_training_is_failed_as_stale(
     import time
 
     from tipsd.sweep.jobs import ledger
-    from tipsd.sweep.objective import claim
+    from tipsd.sweep.claim import claim
     from tipsd.sweep.storage import create_or_resume, open_storage
 
     spec = load_spec(grid_study(tmp_path, seeds=(0,)))

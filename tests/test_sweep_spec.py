@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tipsd.sweep.cli import main
-from tipsd.sweep.spec import SpecError, cell_key, load_spec, parse_spec, spec_diff, spec_hash
+from tipsd.model.record import cell_key
+from tipsd.sweep.spec import SpecError, load_spec, parse_spec, spec_diff, spec_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = sorted((ROOT / "tests" / "bad_studies").glob("*.toml"))
@@ -144,3 +145,13 @@ def test_resource_bounds_of_halving_pruners_may_be_auto():
     assert parse_spec(raw).pruner == {"type": "hyperband", "min_resource": 1, "max_resource": "auto"}
     with pytest.raises(SpecError, match=r"pruner.max_resource = 'autoo': expected a number or 'auto'"):
         parse_spec(dict(raw, pruner={"type": "hyperband", "max_resource": "autoo"}))
+
+
+def test_weights_not_searched_nor_fixed_take_the_study_presets_values(monkeypatch):
+    from tipsd.model.config import PRESETS
+
+    monkeypatch.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "gamma_red": 0.5})
+    spec = parse_spec({"name": "t", "space": {"gamma_info": [0, 1]}, "fixed": {"gamma_var": 2},
+                       "train": {"preset": "tiny"}})
+    assert spec.fixed == {"gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 2.0, "gamma_red": 0.5}
+    assert spec.cells()[1] == {"gamma_info": 1.0, "gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 2.0, "gamma_red": 0.5}

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from tipsd.model.errors import DivergenceError
+from tipsd.model.record import GAMMA_NAMES, LOSS_NAMES, MAP_COLUMNS
 
 JOINTS = ("head_top", "left_wrist")
 
@@ -20,7 +21,7 @@ def fake_train(config, *, on_epoch=None, checkpoint_dir=None, resume=False):
     gamma_s == 5 with gamma_info == 5 diverges; env TIPSD_FAKE_FAIL_ONCE=<dir> makes every job fail
     once (a marker file per job), to test retries; TIPSD_FAKE_SLEEP slows each epoch (kill tests).
     """
-    g = {n: getattr(config, n) for n in ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")}
+    g = {n: getattr(config, n) for n in GAMMA_NAMES}
     if g["gamma_info"] == 5 and g["gamma_s"] == 5:
         raise DivergenceError(3, "L_com", math.nan)
     fail_dir = os.environ.get("TIPSD_FAKE_FAIL_ONCE")
@@ -37,12 +38,11 @@ def fake_train(config, *, on_epoch=None, checkpoint_dir=None, resume=False):
         value = total * (epoch + 1) / config.epochs
         history.append({"epoch": epoch, "Total": value, "train_loss": 1.0 / (epoch + 1), "seconds": 0.0})
         if on_epoch is not None:
-            on_epoch(epoch, value)
-    metrics = {k: total for k in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")}
-    metrics["oks_ap"] = total / 2
+            on_epoch(epoch, {**dict.fromkeys(MAP_COLUMNS, value), "oks_ap": value / 2})
+    metrics = {**dict.fromkeys(MAP_COLUMNS, total), "oks_ap": total / 2}
     return SimpleNamespace(
         metrics=metrics, joint_ap={j: total for j in JOINTS},
-        losses={k: 0.5 for k in ("L_loc", "L_s", "L_com", "L_var", "L_red", "total")},
+        losses=dict.fromkeys(LOSS_NAMES, 0.5),
         history=history, duration_s=0.01, frames_per_s=100.0, peak_mem_mb=1.0, device="cpu",
         config={},
     )

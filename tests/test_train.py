@@ -101,11 +101,11 @@ def test_device_selection_and_clean_cuda_fallback():
         select_device("cuda", cuda_available=False)
 
 
-def test_on_epoch_gets_each_validation_total():
+def test_on_epoch_gets_each_validation_metrics():
     got = []
-    result = train(make_config("tiny", {"epochs": 2}), on_epoch=lambda e, v: got.append((e, v)))
-    assert got == [(h["epoch"], h["Total"]) for h in result.history]
-    assert got[-1][1] == result.metrics["Total"]
+    result = train(make_config("tiny", {"epochs": 2}), on_epoch=lambda e, m: got.append((e, m)))
+    assert [(e, m["Total"]) for e, m in got] == [(h["epoch"], h["Total"]) for h in result.history]
+    assert got[-1][1] == result.metrics and tuple(got[0][1]) == METRIC_KEYS
 
 
 class _OracleNet(torch.nn.Module):

@@ -1,4 +1,5 @@
-"""Reading and validating PoseTrack18-format annotation folders.
+"""Reading PoseTrack18-format annotation folders for training: split folders, validated videos
+(the format itself and its checks: `tipsd.model.posetrack18`), and the top-down samples.
 
 Layout (see docs/architecture.md): ``ROOT/annotations/<split>/<video>.json`` (or
 ``ROOT/posetrack_data/annotations/...``), image ``file_name`` relative to the folder that holds
@@ -6,16 +7,13 @@ Layout (see docs/architecture.md): ``ROOT/annotations/<split>/<video>.json`` (or
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from tipsd.model.data.keypoints import NUM_KEYPOINTS
 from tipsd.model.errors import DataError
+from tipsd.model.posetrack18 import NUM_KEYPOINTS, check_video, read_video_file, video_files
 
 
 def split_dirs(root: str | Path, split: str) -> tuple[Path, Path]:
@@ -42,61 +40,9 @@ def split_dirs(root: str | Path, split: str) -> tuple[Path, Path]:
     raise DataError(f"{root}: no annotations/{split}/ folder (nor posetrack_data/annotations/{split}/)")
 
 
-def _number_list(value: Any, n: int | None) -> bool:
-    if not isinstance(value, list) or (n is not None and len(value) != n):
-        return False
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-
-
-def _validate_video(doc: Any, path: Path) -> dict:
-    """Check one video JSON dict in place; raise DataError naming ``path`` and the field."""
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: top level must be a JSON object with images and annotations")
-    for field in ("images", "annotations"):
-        if field not in doc:
-            raise DataError(f"{path}: field {field!r} is missing")
-        if not isinstance(doc[field], list):
-            raise DataError(f"{path}: field {field!r} must be a list, got {type(doc[field]).__name__}")
-    ids = set()
-    for i, img in enumerate(doc["images"]):
-        where = f"{path}: images[{i}]"
-        if not isinstance(img, dict):
-            raise DataError(f"{where} must be an object")
-        for field in ("id", "file_name"):
-            if field not in img:
-                raise DataError(f"{where}: field {field!r} is missing")
-        if not isinstance(img["id"], int) or isinstance(img["id"], bool):
-            raise DataError(f"{where}.id: {img['id']!r} is not an integer")
-        if not isinstance(img["file_name"], str) or not img["file_name"]:
-            raise DataError(f"{where}.file_name: {img['file_name']!r} is not a file name")
-        if "frame_id" in img and not isinstance(img["frame_id"], int):
-            raise DataError(f"{where}.frame_id: {img['frame_id']!r} is not an integer")
-        rx, ry = img.get("ignore_regions_x", []), img.get("ignore_regions_y", [])
-        if not isinstance(rx, list) or not isinstance(ry, list) or len(rx) != len(ry):
-            raise DataError(f"{where}: ignore_regions_x/ignore_regions_y must be lists of equal length")
-        ids.add(img["id"])
-    for i, ann in enumerate(doc["annotations"]):
-        where = f"{path}: annotations[{i}]"
-        if not isinstance(ann, dict):
-            raise DataError(f"{where} must be an object")
-        for field in ("image_id", "track_id", "keypoints"):
-            if field not in ann:
-                raise DataError(f"{where}: field {field!r} is missing")
-        if not isinstance(ann["image_id"], int) or isinstance(ann["image_id"], bool) or ann["image_id"] not in ids:
-            raise DataError(f"{where}.image_id: {ann['image_id']!r} names no image of this video")
-        if not isinstance(ann["track_id"], int) or isinstance(ann["track_id"], bool):
-            raise DataError(f"{where}.track_id: {ann['track_id']!r} is not an integer")
-        if not _number_list(ann["keypoints"], 3 * NUM_KEYPOINTS):
-            got = len(ann["keypoints"]) if isinstance(ann["keypoints"], list) else ann["keypoints"]
-            raise DataError(f"{where}.keypoints: expected {3 * NUM_KEYPOINTS} numbers, got {got!r}")
-        for field in ("bbox", "bbox_head"):
-            if field in ann and ann[field] is not None and not _number_list(ann[field], 4):
-                raise DataError(f"{where}.{field}: {ann[field]!r} is not [x, y, w, h]")
-    return doc
-
-
 def load_video(path: str | Path) -> dict:
-    """Load and validate one PoseTrack18 video JSON.
+    """Load and validate one PoseTrack18 video JSON (`tipsd.model.posetrack18.check_video`, with
+    everything the loader reads).
 
     Args:
         path: the ``.json`` file.
@@ -104,18 +50,8 @@ def load_video(path: str | Path) -> dict:
     Returns:
         The JSON dict with an extra key ``"_file"`` (its path, for messages).
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
-    doc = _validate_video(doc, path)
+    doc = read_video_file(path)
+    check_video(doc, str(path), dataset=True)
     doc["_file"] = str(path)
     return doc
 
@@ -136,10 +72,7 @@ def load_split(root: str | Path, split: str) -> list[dict]:
         ['_file', 'annotations']
     """
     ann_dir, _ = split_dirs(root, split)
-    files = sorted(ann_dir.glob("*.json"))
-    if not files:
-        raise DataError(f"{ann_dir}: no .json annotation files")
-    return [load_video(f) for f in files]
+    return [load_video(f) for f in video_files(ann_dir).values()]
 
 
 def keypoint_array(ann: dict) -> np.ndarray:

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from tipsd.model.data.keypoints import FLIP_PAIRS, KEYPOINT_NAMES, UNLABELLED_SLOTS
 from tipsd.model.data.synth_motion import LIMBS, Person, pose, random_person
 from tipsd.model.errors import DataError
+from tipsd.model.posetrack18 import CATEGORIES
 
 GENERATOR_VERSION = 2  # bump when the output changes, so cached datasets are regenerated
 
@@ -261,13 +262,6 @@ def _ignore_region(v: _Video, t: int, size: tuple[int, int]) -> tuple[list, list
     if np.ptp(corners[:, 0]) < 1 or np.ptp(corners[:, 1]) < 1:
         return [], []
     return [[round(float(x), 1) for x in corners[:, 0]]], [[round(float(y), 1) for y in corners[:, 1]]]
-
-
-CATEGORIES = [dict(
-    id=1, name="person", supercategory="person", keypoints=list(KEYPOINT_NAMES),
-    skeleton=[[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
-              [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]],
-)]
 
 
 def write_video(root: Path, split: str, index: int, preset: SynthPreset, seed: int) -> None:

@@ -10,8 +10,8 @@ numpy only at import time; pycocotools is imported when OKS AP is computed.
 from tipsd.model.eval.evaluate import evaluate, evaluate_parsed
 from tipsd.model.eval.export import load_video_dir, prediction_video, write_predictions
 from tipsd.model.eval.oks_ap import POSETRACK18_SIGMAS
-from tipsd.model.eval.posetrack_json import COLUMNS, EVAL_JOINT_NAMES, GROUPS, KEYPOINT_NAMES
 from tipsd.model.eval.poseval_map import voc_ap
+from tipsd.model.posetrack18 import COLUMNS, EVAL_JOINT_NAMES, GROUPS, KEYPOINT_NAMES
 
 __all__ = [
     "COLUMNS", "EVAL_JOINT_NAMES", "GROUPS", "KEYPOINT_NAMES", "POSETRACK18_SIGMAS", "evaluate",

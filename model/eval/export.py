@@ -1,4 +1,5 @@
-"""PoseTrack18 JSON files: write predictions in the layout poseval reads, read a folder of videos.
+"""PoseTrack18 JSON files: write predictions in the layout poseval reads, read a folder of videos
+(the format itself: `tipsd.model.posetrack18`).
 
 poseval (py/convert.py, ``Video.from_new``) needs per video: ``images`` (with ``id`` and
 ``file_name``, in GT order), ``annotations`` (``image_id``, ``track_id``, ``keypoints`` as 17
@@ -16,17 +17,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from tipsd.model.errors import DataError
-from tipsd.model.eval.posetrack_json import KEYPOINT_NAMES, NUM_KEYPOINTS
-
-# poseval's PoseTrack18 skeleton (1-based keypoint indices), part of the category block.
-SKELETON = [
-    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
-    [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
-]
-CATEGORIES = [{
-    "supercategory": "person", "id": 1, "name": "person", "keypoints": list(KEYPOINT_NAMES),
-    "skeleton": SKELETON,
-}]
+from tipsd.model.posetrack18 import CATEGORIES, NUM_KEYPOINTS, read_video_file, video_files
 
 
 def _video_file(out_dir: Path, name: str) -> Path:
@@ -93,34 +84,6 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    """Load one JSON file; a missing, unreadable or corrupt file is a one-line `DataError`."""
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: corrupt JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read: {err}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object with 'images' and 'annotations', got {type(data).__name__}")
-    return data
-
-
-def video_files(folder: str | os.PathLike) -> dict[str, Path]:
-    """``{video_name: path}`` of the ``*.json`` files in a folder (sorted); a missing folder or
-    one without JSON files is a `DataError`."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"{folder}: no such folder")
-    files = {p.stem: p for p in sorted(root.glob("*.json")) if p.is_file()}
-    if not files:
-        raise DataError(f"{folder}: no .json video files in this folder")
-    return files
-
-
 def load_video_dir(folder: str | os.PathLike) -> dict[str, dict]:
     """Read every ``*.json`` of a folder: ``{video_name (file stem): decoded dict}``.
 
@@ -128,7 +91,7 @@ def load_video_dir(folder: str | os.PathLike) -> dict[str, dict]:
         >>> load_video_dir("posetrack18/annotations/val")  # doctest: +SKIP
         {'000342_mpii_test': {'images': [...], 'annotations': [...], ...}, ...}
     """
-    return {name: read_json(path) for name, path in video_files(folder).items()}
+    return {name: read_video_file(path) for name, path in video_files(folder).items()}
 
 
 def prediction_video(
@@ -180,7 +143,4 @@ def prediction_video(
     return {"images": [dict(im) for im in images], "annotations": anns}
 
 
-__all__ = [
-    "CATEGORIES", "load_video_dir", "prediction_video", "read_json", "video_files",
-    "with_poseval_fields", "write_predictions",
-]
+__all__ = ["load_video_dir", "prediction_video", "with_poseval_fields", "write_predictions"]

@@ -25,7 +25,8 @@ import io
 
 import numpy as np
 
-from tipsd.model.eval.posetrack_json import NUM_KEYPOINTS, Frame, drop_ignored, outside_ignore
+from tipsd.model.eval.posetrack_json import Frame, drop_ignored, outside_ignore
+from tipsd.model.posetrack18 import NUM_KEYPOINTS
 
 # mmpose's PoseTrack18 keypoint sigmas (COCO's, with head_bottom / head_top in the eye slots).
 POSETRACK18_SIGMAS = np.array([

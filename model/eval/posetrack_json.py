@@ -1,16 +1,11 @@
-"""PoseTrack18 JSON → per-frame numpy arrays, validated, for the evaluators.
+"""PoseTrack18 video dicts → per-frame numpy arrays (`People`, `Frame`) for the evaluators.
 
-A PoseTrack18 video file is ``{"images": [...], "annotations": [...], "categories": [...]}``.
-Each annotation is one person on one image: ``image_id``, ``keypoints`` (17 × (x, y, v) flattened),
-``bbox_head`` ([x, y, w, h], ground truth only), ``bbox``, ``track_id``; predictions add ``scores``
-(one per keypoint) and ``score`` (the person). Images may carry ignore regions as
-``ignore_regions_x`` / ``ignore_regions_y`` (one list of polygon vertices per region).
+The format, its keypoint layout and its validation live in `tipsd.model.posetrack18`; this module
+turns a checked video into arrays and holds the ignore-region geometry.
 
 "Labelled" follows poseval's PoseTrack18 → 17 converter (`convert.py`, ``Person.to_old``): a keypoint
 triplet is dropped only when it is exactly ``(0, 0, 0)``; any other triplet is a labelled GT joint
 (or a present predicted joint). Ears (slots 3 and 4) are never evaluated.
-
-Bad input raises `DataError` naming the source (file or video), the field and the value.
 """
 from __future__ import annotations
 
@@ -21,28 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from tipsd.model.errors import DataError
+from tipsd.model.posetrack18 import NUM_KEYPOINTS, UNLABELLED_SLOTS, check_video
 
-# PoseTrack18 keypoint slots (COCO order, 17), as in the dataset files.
-KEYPOINT_NAMES = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-    "right_knee", "left_ankle", "right_ankle",
-)
-NUM_KEYPOINTS = len(KEYPOINT_NAMES)
-# The 15 slots poseval evaluates: every slot except the two ears (never labelled in PoseTrack18).
-EVAL_SLOTS = tuple(i for i, n in enumerate(KEYPOINT_NAMES) if not n.endswith("_ear"))
-EVAL_JOINT_NAMES = tuple(KEYPOINT_NAMES[i] for i in EVAL_SLOTS)
-# poseval's table columns and the joints averaged into each (eval_helpers.getCum).
-GROUPS = {
-    "Head": ("head_top", "head_bottom", "nose"),
-    "Shoulder": ("right_shoulder", "left_shoulder"),
-    "Elbow": ("right_elbow", "left_elbow"),
-    "Wrist": ("right_wrist", "left_wrist"),
-    "Hip": ("right_hip", "left_hip"),
-    "Knee": ("right_knee", "left_knee"),
-    "Ankle": ("right_ankle", "left_ankle"),
-}
-COLUMNS = (*GROUPS, "Total")
 # poseval's score for a predicted joint that comes without one (eval_helpers.MIN_SCORE).
 MIN_SCORE = -9999.0
 
@@ -95,58 +70,32 @@ class Frame:
     ignore_regions: list[np.ndarray] = field(default_factory=list)
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"{where}: {value!r} is not a number")
-    return float(value)
-
-
-def _numbers(value: Any, where: str, length: int | None) -> list[float]:
-    if not isinstance(value, list):
-        raise DataError(f"{where}: expected a list of numbers, got {type(value).__name__}")
-    if length is not None and len(value) != length:
-        raise DataError(f"{where}: expected {length} numbers, got {len(value)}")
-    return [_number(v, where) for v in value]
-
-
-def _int_id(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-        raise DataError(f"{where}: {value!r} is not an integer id")
-    return int(value)
-
-
 def _parse_people(anns: list[tuple[int, dict]], source: str, is_gt: bool) -> People:
-    """Arrays for the annotations ``[(index in file, annotation), ...]`` of one image."""
+    """Arrays for the (checked) annotations ``[(index in file, annotation), ...]`` of one image."""
     if not anns:
         return empty_people()
     p, k = len(anns), NUM_KEYPOINTS
-    kpts = np.zeros((p, k, 3))
+    kpts = np.array([ann["keypoints"] for _, ann in anns], dtype=float).reshape(p, k, 3)
     joint_score = np.full((p, k), MIN_SCORE)
     person_score = np.full(p, np.nan)
     head_size = np.full(p, np.nan)
     bbox = np.full((p, 4), np.nan)
     track_id = np.zeros(p, np.int64)
-    for row, (i, ann) in enumerate(anns):
-        where = f"{source}: annotations[{i}]"
-        if "keypoints" not in ann:
-            raise DataError(f"{where}.keypoints: missing")
-        kpts[row] = np.asarray(_numbers(ann["keypoints"], f"{where}.keypoints", 3 * k)).reshape(k, 3)
-        scores = ann.get("scores")
-        # poseval reads per-joint scores only from a non-empty `scores` list (convert.py).
-        if scores:
-            joint_score[row] = _numbers(scores, f"{where}.scores", k)
+    for row, (_, ann) in enumerate(anns):
+        if ann.get("scores"):  # poseval reads per-joint scores only from a non-empty list (convert.py)
+            joint_score[row] = ann["scores"]
         if ann.get("score") is not None:
-            person_score[row] = _number(ann["score"], f"{where}.score")
+            person_score[row] = ann["score"]
         if ann.get("bbox_head") is not None:
-            hx, hy, hw, hh = _numbers(ann["bbox_head"], f"{where}.bbox_head", 4)
+            hx, hy, hw, hh = ann["bbox_head"]
             head_size[row] = 0.6 * math.hypot(hw, hh)
         if ann.get("bbox") is not None:
-            bbox[row] = _numbers(ann["bbox"], f"{where}.bbox", 4)
+            bbox[row] = ann["bbox"]
         if ann.get("track_id") is not None:
-            track_id[row] = _int_id(ann["track_id"], f"{where}.track_id")
+            track_id[row] = int(ann["track_id"])
     # A triplet is "not there" only when it is exactly (0, 0, 0) (poseval's converter).
     present = np.any(kpts != 0, axis=2)  # (P, 17)
-    present[:, [3, 4]] = False  # ears: poseval's joint table has no slot for them
+    present[:, list(UNLABELLED_SLOTS)] = False  # ears: poseval's joint table has no slot for them
     if is_gt:
         missing = present.any(axis=1) & np.isnan(head_size)
         if missing.any():
@@ -158,22 +107,16 @@ def _parse_people(anns: list[tuple[int, dict]], source: str, is_gt: bool) -> Peo
     return People(kpts, present, joint_score, person_score, head_size, bbox, track_id)
 
 
-def _ignore_regions(image: dict, where: str) -> list[np.ndarray]:
-    xs, ys = image.get("ignore_regions_x"), image.get("ignore_regions_y")
-    if xs is None and ys is None:
-        return []
-    if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
-        raise DataError(f"{where}.ignore_regions_x/_y: expected two lists of the same length")
-    regions = []
-    for r, (rx, ry) in enumerate(zip(xs, ys)):
-        px = _numbers(rx, f"{where}.ignore_regions_x[{r}]", None)
-        py = _numbers(ry, f"{where}.ignore_regions_y[{r}]", len(px))
-        regions.append(np.stack([np.asarray(px, float), np.asarray(py, float)], axis=1).reshape(-1, 2))
-    return regions
+def _ignore_regions(image: Mapping) -> list[np.ndarray]:
+    """The (checked) ignore regions of one image as (V, 2) polygons."""
+    xs, ys = image.get("ignore_regions_x") or [], image.get("ignore_regions_y") or []
+    return [np.stack([np.asarray(rx, float), np.asarray(ry, float)], axis=1).reshape(-1, 2)
+            for rx, ry in zip(xs, ys)]
 
 
 def parse_video(data: Any, source: str, *, is_gt: bool) -> dict[int, Frame]:
-    """Validate one PoseTrack18 video dict and group its people by image.
+    """Validate one PoseTrack18 video dict (`tipsd.model.posetrack18.check_video`) and group its
+    people by image.
 
     Args:
         data: the decoded JSON (``{"images": [...], "annotations": [...]}``). Predictions may omit
@@ -190,35 +133,17 @@ def parse_video(data: Any, source: str, *, is_gt: bool) -> dict[int, Frame]:
         >>> list(frames), len(frames[1].people)
         ([1], 0)
     """
-    if not isinstance(data, Mapping):
-        raise DataError(f"{source}: expected a JSON object with 'images' and 'annotations'")
-    if "annotations" not in data:
-        raise DataError(f"{source}: annotations: missing")
-    anns = data["annotations"]
-    if not isinstance(anns, list):
-        raise DataError(f"{source}: annotations: expected a list, got {type(anns).__name__}")
-    images = data.get("images")
-    if images is None and is_gt:
-        raise DataError(f"{source}: images: missing")
-    if images is not None and not isinstance(images, list):
-        raise DataError(f"{source}: images: expected a list, got {type(images).__name__}")
+    check_video(data, source, is_gt=is_gt)
     regions: dict[int, list[np.ndarray]] = {}
     order: list[int] = []
-    for i, image in enumerate(images or []):
-        where = f"{source}: images[{i}]"
-        if not isinstance(image, Mapping) or "id" not in image:
-            raise DataError(f"{where}.id: missing")
-        image_id = _int_id(image["id"], f"{where}.id")
+    for image in data.get("images") or []:
+        image_id = int(image["id"])
         if image_id not in regions:
             order.append(image_id)
-        regions[image_id] = _ignore_regions(image, where)
+        regions[image_id] = _ignore_regions(image)
     by_image: dict[int, list[tuple[int, dict]]] = {}
-    for i, ann in enumerate(anns):
-        if not isinstance(ann, Mapping):
-            raise DataError(f"{source}: annotations[{i}]: expected an object")
-        if "image_id" not in ann:
-            raise DataError(f"{source}: annotations[{i}].image_id: missing")
-        image_id = _int_id(ann["image_id"], f"{source}: annotations[{i}].image_id")
+    for i, ann in enumerate(data["annotations"]):
+        image_id = int(ann["image_id"])
         if image_id not in regions and image_id not in by_image:
             order.append(image_id)
         by_image.setdefault(image_id, []).append((i, ann))
@@ -286,6 +211,6 @@ def drop_ignored(people: People, regions: list[np.ndarray]) -> People:
 
 
 __all__ = [
-    "COLUMNS", "EVAL_JOINT_NAMES", "EVAL_SLOTS", "Frame", "GROUPS", "KEYPOINT_NAMES", "MIN_SCORE",
-    "NUM_KEYPOINTS", "People", "drop_ignored", "outside_ignore", "empty_people", "parse_video", "points_in_polygon",
+    "Frame", "MIN_SCORE", "People", "drop_ignored", "empty_people", "outside_ignore", "parse_video",
+    "points_in_polygon",
 ]

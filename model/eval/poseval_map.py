@@ -52,9 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tipsd.model.eval.posetrack_json import (
-    EVAL_JOINT_NAMES, EVAL_SLOTS, GROUPS, Frame, People, drop_ignored, empty_people,
-)
+from tipsd.model.eval.posetrack_json import Frame, People, drop_ignored, empty_people
+from tipsd.model.posetrack18 import EVAL_JOINT_NAMES, EVAL_SLOTS, GROUPS
 
 PCKH_THRESHOLD = 0.5  # poseval's distThresh, in head sizes
 

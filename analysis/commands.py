@@ -1,8 +1,9 @@
-"""`tipsd` subcommands for analysis (see tipsd.sweep.cli for the registration protocol):
-`table`, `paper`, `compare`, `heatmap`, `report`, `export`, `importance`.
+"""The `tipsd` commands of the analysis: ``table``, ``paper``, ``compare``, ``heatmap``, ``report``,
+``export``, ``importance``. `tipsd.sweep.cli.COMMANDS` lists every command with its ``add_*`` (adds
+the command's parser under the given name) and ``cmd_*`` (the handler: ``args -> exit code``).
 
-Each handler reads stored studies through `tipsd.analysis` and never trains. Heavy imports happen
-inside the handlers so that `tipsd --help` stays fast.
+Each handler reads stored studies through `tipsd.analysis` and never trains. Heavy imports (pandas,
+optuna, matplotlib) happen inside the handlers so that `tipsd --help` stays fast.
 """
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tipsd.model.config import GAMMA_NAMES
 from tipsd.model.errors import TipsdError
-
-DEFAULT_STORAGE = "sqlite:///tipsd.db"
+from tipsd.model.record import DEFAULT_STORAGE, GAMMA_NAMES
 
 
 class OutputError(TipsdError):
@@ -154,8 +153,7 @@ def cmd_export(args) -> int:
 
 def cmd_importance(args) -> int:
     from tipsd.analysis.importance import interactions, main_effects, weight_importances
-    from tipsd.analysis.report import _md_frame
-    from tipsd.analysis.tables import greek
+    from tipsd.analysis.report import importance_tables
 
     _, _, runs, _, col, higher = _load(args)
     imp = weight_importances(runs, col, higher_is_better=higher, seed=args.seed)
@@ -163,11 +161,11 @@ def cmd_importance(args) -> int:
     if args.format == "csv":
         text = imp.to_csv(index=False) + "\n" + effects.to_csv(index=False) + "\n" + inter.to_csv(index=False)
     else:
+        imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
         text = "\n\n".join([
-            "## Importance (normalised)\n\n" + _md_frame(imp.assign(weight=imp["weight"].map(greek)), 3),
-            "## Main effects\n\n" + _md_frame(effects.assign(weight=effects["weight"].map(greek))),
-            "## Interactions (share of total sum of squares)\n\n"
-            + _md_frame(inter.assign(weight_a=inter["weight_a"].map(greek), weight_b=inter["weight_b"].map(greek)), 3),
+            "## Importance (normalised)\n\n" + imp_md,
+            "## Main effects\n\n" + effects_md,
+            "## Interactions (share of total sum of squares)\n\n" + inter_md,
         ]) + "\n" + "".join(f"\nNote: {n}\n" for n in imp.attrs.get("notes", []))
     _emit(text, args.output)
     return 0
@@ -190,65 +188,92 @@ def _layout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decimals", type=_decimals, default=1, help="digits after the point (default: 1)")
 
 
-def _add(subparsers, name: str, help_: str, example: str, handler) -> argparse.ArgumentParser:
+def _add(subparsers, name: str, help_: str, example: str, *, study: bool = True, metric: bool = True,
+         layout: bool = False) -> argparse.ArgumentParser:
+    """A command's parser: help with its example, then (for a command on a stored study) the study,
+    --storage and --metric, and (for a table or heatmap) the layout options."""
     p = subparsers.add_parser(name, help=help_, description=f"{help_}\n\nExample:\n  {example}",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(handler=handler)
+    if study:
+        _common(p, metric=metric)
+    if layout:
+        _layout(p)
     return p
 
 
-def register(subparsers) -> None:
-    """Add `table`, `paper`, `compare`, `heatmap`, `report`, `export` and `importance`."""
-    p = _add(subparsers, "table", "Tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV).",
+def _output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+
+
+def add_table(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd table``: its options."""
+    p = _add(subparsers, name, "Tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV).",
              "tipsd table table2 --storage sqlite:///tipsd.db --blocks gamma_red --rows gamma_var "
-             "--cols gamma_com --format latex", cmd_table)
-    _common(p)
-    _layout(p)
+             "--cols gamma_com --format latex", layout=True)
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
     p.add_argument("--joints", type=_parse_cell, action="append", metavar="CELL",
                    help="per-joint table (Head … Ankle, Total) of these cells instead, e.g. "
                         "--joints gamma_info=1,gamma_s=0.1 (repeatable)")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
+    return p
 
-    p = _add(subparsers, "paper", "Print the published Table I or II (reference values) in its layout.",
-             "tipsd paper table2 --format latex", cmd_paper)
+
+def add_paper(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd paper``: its options."""
+    p = _add(subparsers, name, "Print the published Table I or II (reference values) in its layout.",
+             "tipsd paper table2 --format latex", study=False)
     p.add_argument("table", choices=("table1", "table2"))
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
+    return p
 
-    p = _add(subparsers, "compare", "Compare a study with a published table: Spearman ρ, best cells, claims.",
-             "tipsd compare table1 --paper table1 --baseline 77.3", cmd_compare)
-    _common(p)
+
+def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd compare``: its options."""
+    p = _add(subparsers, name, "Compare a study with a published table: Spearman ρ, best cells, claims.",
+             "tipsd compare table1 --paper table1 --baseline 77.3")
     p.add_argument("--paper", choices=("table1", "table2"), required=True, help="published table to compare with")
     p.add_argument("--baseline", type=float, default=None,
                    help="the reproduction's HRNet baseline mAP (claim 1; else 'not testable')")
     p.add_argument("--decimals", type=_decimals, default=2, help="digits after the point (default: 2)")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
+    return p
 
-    p = _add(subparsers, "heatmap", "Draw a study as annotated heatmaps (one panel per block), PNG or PDF.",
-             "tipsd heatmap table2 -o table2.pdf", cmd_heatmap)
-    _common(p)
-    _layout(p)
-    p.add_argument("-o", "--output", required=True, help="output file (.png or .pdf)")
 
-    p = _add(subparsers, "report", "Write a Markdown + HTML report of a study; upload its figures as artifacts.",
-             "tipsd report table1 -o reports/table1", cmd_report)
-    _common(p)
+def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd heatmap``: its options."""
+    p = _add(subparsers, name, "Draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG.",
+             "tipsd heatmap table2 -o table2.pdf", layout=True)
+    p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
+    return p
+
+
+def add_report(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd report``: its options."""
+    p = _add(subparsers, name, "Write a Markdown + HTML report of a study; upload its figures as artifacts.",
+             "tipsd report table1 -o reports/table1")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--artifact-dir", default=None, help="artifact folder (default: next to the SQLite file)")
     p.add_argument("--no-upload", action="store_true", help="do not upload the figures as Optuna artifacts")
     p.add_argument("--baseline", type=float, default=None, help="HRNet baseline mAP for claim 1")
+    return p
 
-    p = _add(subparsers, "export", "Export a study as a tidy table, one row per run (CSV or Parquet).",
-             "tipsd export table1 --format parquet -o table1.parquet", cmd_export)
-    _common(p, metric=False)
+
+def add_export(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd export``: its options."""
+    p = _add(subparsers, name, "Export a study as a tidy table, one row per run (CSV or Parquet).",
+             "tipsd export table1 --format parquet -o table1.parquet", metric=False)
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--all-states", action="store_true", help="include FAIL, PRUNED and RUNNING trials")
     p.add_argument("-o", "--output", help="output file (CSV: default stdout)")
+    return p
 
-    p = _add(subparsers, "importance", "Weight importances (PED-ANOVA, fANOVA), main effects and interactions.",
-             "tipsd importance table2 --metric Total", cmd_importance)
-    _common(p)
+
+def add_importance(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd importance``: its options."""
+    p = _add(subparsers, name, "Weight importances (PED-ANOVA, fANOVA), main effects and interactions.",
+             "tipsd importance table2 --metric Total")
     p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
+    _output(p)
+    return p

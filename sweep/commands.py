@@ -1,9 +1,16 @@
-"""`tipsd run`, `tipsd status`, `tipsd dashboard` (see tipsd.sweep.cli for the registration protocol)."""
+"""The `tipsd` commands of the sweep: ``run``, ``status``, ``dashboard``. `tipsd.sweep.cli.COMMANDS`
+lists every command with its ``add_*`` (adds the command's parser under the given name) and
+``cmd_*`` (the handler: ``args -> exit code``); heavy imports happen inside the handlers.
+"""
 from __future__ import annotations
 
 import argparse
 
-from tipsd.model.errors import TipsdError
+from tipsd.model.errors import TipsdError, UsageError
+from tipsd.model.record import DEFAULT_STORAGE
+from tipsd.sweep import version
+
+RAW = argparse.RawDescriptionHelpFormatter  # descriptions keep their line breaks (examples)
 
 
 class RunError(TipsdError):
@@ -12,47 +19,51 @@ class RunError(TipsdError):
     exit_code = 1
 
 
-def register(subparsers) -> None:
-    """Add ``run``, ``status`` and ``dashboard`` to the `tipsd` parser."""
-    fmt = argparse.RawDescriptionHelpFormatter
+def add_run(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd run``: its options."""
     p = subparsers.add_parser(
-        "run", help="create or resume a study and run its missing trials", formatter_class=fmt,
+        name, help="create or resume a study and run its missing trials", formatter_class=RAW,
         description="Create the study described by STUDY.toml in the storage, or resume it, and train "
                     "every (weights, seed) run it still needs.\n\nexample:\n"
                     "  tipsd run studies/table1.toml --workers 2\n"
                     "  tipsd run studies/bayes.toml --storage postgresql+psycopg://user@host/db")
     p.add_argument("study", metavar="STUDY.toml", help="study file (see docs/sweep.md)")
     p.add_argument("--storage", default=None,
-                   help="Optuna storage URL (default: the file's storage, else sqlite:///tipsd.db)")
+                   help=f"Optuna storage URL (default: the file's storage, else {DEFAULT_STORAGE})")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
-    p.set_defaults(handler=cmd_run)
+    return p
 
+
+def add_status(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd status``: its options."""
     p = subparsers.add_parser(
-        "status", help="trial counts, grid completion and best value of every study", formatter_class=fmt,
+        name, help="trial counts, grid completion and best value of every study", formatter_class=RAW,
         description="Show every study in the storage: trials per state, grid completion, best so far."
-                    "\n\nexample:\n  tipsd status --storage sqlite:///tipsd.db")
-    p.add_argument("--storage", default="sqlite:///tipsd.db", help="Optuna storage URL (default sqlite:///tipsd.db)")
-    p.set_defaults(handler=cmd_status)
+                    f"\n\nexample:\n  tipsd status --storage {DEFAULT_STORAGE}")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    return p
 
+
+def add_dashboard(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd dashboard``: its options."""
     p = subparsers.add_parser(
-        "dashboard", help="serve optuna-dashboard on the storage", formatter_class=fmt,
+        name, help="serve optuna-dashboard on the storage", formatter_class=RAW,
         description="Start optuna-dashboard on the storage, with each tipsd study's description and "
                     "spec as its note and the report figures as artifacts."
-                    "\n\nexample:\n  tipsd dashboard --storage sqlite:///tipsd.db --port 8080")
-    p.add_argument("--storage", default="sqlite:///tipsd.db", help="Optuna storage URL (default sqlite:///tipsd.db)")
+                    f"\n\nexample:\n  tipsd dashboard --storage {DEFAULT_STORAGE} --port 8080")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--artifact-dir", default=None,
                    help="artifact folder (default: next to the SQLite file, see tipsd report)")
-    p.set_defaults(handler=cmd_dashboard)
+    return p
 
 
 def cmd_run(args) -> int:
     """Handler of ``tipsd run``: validate everything, then run the study; 1 if jobs were given up."""
-    from tipsd.sweep.cli import UsageError, version
     from tipsd.sweep.runner import run_study
     from tipsd.sweep.spec import load_spec
     from tipsd.sweep.storage import StorageError, resolve_url

@@ -1,0 +1,237 @@
+"""The `tipsd` commands that serve the training core: ``data synth``, ``data check``, ``eval``,
+``train``. `tipsd.sweep.cli.COMMANDS` lists every command with its ``add_*`` (adds the command's
+parser under the given name) and ``cmd_*`` (the handler: ``args -> exit code``).
+
+Heavy libraries (torch, pycocotools) are imported inside the handlers, so that ``tipsd --help``
+stays fast. A bad input raises a `TipsdError` (one line, exit code 2).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+
+from tipsd.model.record import MAP_COLUMNS
+
+RAW = argparse.RawDescriptionHelpFormatter  # descriptions keep their line breaks (examples)
+EVAL_FORMATS = ("table", "json", "csv")
+TRAIN_EXAMPLE = """example:
+  tipsd train --preset tiny --set gamma_s=0.5 --set epochs=3
+  tipsd train --preset quick --checkpoint-dir runs/q0 --resume --format json"""
+
+
+# ---- tipsd data synth / data check
+
+def add_data(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd data``: the group of the dataset subcommands."""
+    return subparsers.add_parser(
+        name, help="generate the synthetic dataset or check a PoseTrack18 folder",
+        description="Datasets in the PoseTrack18 layout.\n\nExample:\n  tipsd data synth --out data/synth-quick"
+        "\n  tipsd data check data/synth-quick", formatter_class=RAW)
+
+
+def add_synth(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd data synth``: its options."""
+    p = subparsers.add_parser(
+        name, help="write a synthetic PoseTrack18-format video dataset",
+        description="Render synthetic videos (articulated people, camera motion, motion blur, occluders, "
+        "defocus) and write frames + per-video JSON with train/val splits.\n\n"
+        "Example:\n  tipsd data synth --out data/synth-tiny --preset tiny --seed 0", formatter_class=RAW)
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same bytes)")
+    return p
+
+
+def cmd_synth(args) -> int:
+    """Handler of ``tipsd data synth``: generate, then print the dataset's statistics."""
+    import time
+
+    from tipsd.model.data import SYNTH_PRESETS, dataset_stats, format_stats, generate_dataset
+    from tipsd.model.errors import DataError
+
+    if args.preset not in SYNTH_PRESETS:
+        raise DataError(f"--preset {args.preset!r} is unknown; valid presets: {', '.join(SYNTH_PRESETS)}")
+    start = time.perf_counter()
+    root = generate_dataset(args.out, args.preset, args.seed)
+    seconds = time.perf_counter() - start
+    print(f"wrote synthetic dataset {args.preset!r} (seed {args.seed}) to {root} in {seconds:.1f} s")
+    print(format_stats(dataset_stats(root)))
+    return 0
+
+
+def add_check(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd data check``: its options."""
+    p = subparsers.add_parser(
+        name, help="validate a PoseTrack18 folder and print its statistics",
+        description="Validate every annotation file and image of a PoseTrack18-format folder and print "
+        "videos, frames, labelled frames, people, tracks and visible joints per split.\n\n"
+        "Example:\n  tipsd data check data/synth-tiny\n  tipsd data check synth:quick --json",
+        formatter_class=RAW)
+    p.add_argument("root", help="dataset folder, or synth:<preset> (the cached synthetic dataset)")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument("--cache-dir", default="", help="cache folder for synth:<preset> (default ~/.cache/tipsd)")
+    return p
+
+
+def cmd_check(args) -> int:
+    """Handler of ``tipsd data check``: validate, then print the statistics."""
+    from tipsd.model.data import dataset_stats, format_stats, resolve_dataset
+
+    root = resolve_dataset(args.root, args.cache_dir)
+    stats = dataset_stats(root)
+    if args.json:
+        print(json.dumps(stats, indent=1))
+    else:
+        print(f"{root}: OK")
+        print(format_stats(stats))
+    return 0
+
+
+# ---- tipsd eval GT_DIR PRED_DIR
+
+def add_eval(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd eval``: score a prediction folder against the ground-truth folder with the same file
+    names. A GT video without a prediction file is an error unless ``--allow-missing`` (then it is
+    scored as a video with no predictions); prediction files without GT are ignored."""
+    p = subparsers.add_parser(
+        name,
+        help="score PoseTrack18 predictions: PoseTrack mAP (poseval's) and COCO OKS AP",
+        description="Score a folder of PoseTrack18 prediction files (one JSON per video) against "
+        "the ground-truth folder with the same file names: PoseTrack mAP exactly as poseval "
+        "computes it (Head ... Ankle, Total, per joint) and COCO OKS AP.",
+        epilog="example: tipsd eval data/posetrack18/annotations/val runs/preds --format json",
+        formatter_class=RAW,
+    )
+    p.add_argument("gt_dir", metavar="GT_DIR", help="folder of ground-truth video JSON files")
+    p.add_argument("pred_dir", metavar="PRED_DIR", help="folder of prediction JSON files, same names")
+    p.add_argument("--format", choices=EVAL_FORMATS, default="table",
+                   help="table (default), json (one object) or csv (header + one row)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="score a GT video without a prediction file as having no predictions "
+                   "(default: error)")
+    return p
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Handler of ``tipsd eval``: load, score, print; bad input raises DataError (exit 2)."""
+    from pathlib import Path
+
+    from tipsd.model.errors import DataError
+    from tipsd.model.eval.evaluate import evaluate_parsed
+    from tipsd.model.eval.posetrack_json import parse_video
+    from tipsd.model.posetrack18 import read_video_file, video_files
+
+    gt_files = video_files(args.gt_dir)
+    pred_root = Path(args.pred_dir)
+    if not pred_root.is_dir():
+        raise DataError(f"{args.pred_dir}: no such folder")
+    gt, pred = {}, {}
+    for name, path in gt_files.items():
+        gt[name] = parse_video(read_video_file(path), str(path), is_gt=True)
+        pred_path = pred_root / path.name
+        if not pred_path.is_file():
+            if args.allow_missing:
+                continue
+            raise DataError(
+                f"{pred_path}: file not found (no predictions for GT video {name!r}; "
+                "--allow-missing scores it as empty)"
+            )
+        pred[name] = parse_video(read_video_file(pred_path), str(pred_path), is_gt=False)
+    result = evaluate_parsed(gt, pred)
+    print(format_scores(result, args.format), end="")
+    return 0
+
+
+def _finite_or_none(v: float):
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def format_scores(result: dict, fmt: str) -> str:
+    """Render an `evaluate` result as ``table``, ``json`` or ``csv`` text (ends with a newline).
+
+    Example:
+        >>> r = {"Total": 50.0, "joints": {"nose": 50.0}, "oks_ap": 40.0}
+        >>> format_scores(r, "json")
+        '{"Total": 50.0, "joints": {"nose": 50.0}, "oks_ap": 40.0}\\n'
+    """
+    columns = [k for k in result if k not in ("joints", "oks_ap")]
+    joints = result["joints"]
+    if fmt == "json":
+        out = {k: _finite_or_none(result[k]) for k in columns}
+        out["joints"] = {k: _finite_or_none(v) for k, v in joints.items()}
+        out["oks_ap"] = _finite_or_none(result["oks_ap"])
+        return json.dumps(out) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow([*columns, "oks_ap", *joints])
+        writer.writerow([repr(float(result[k])) for k in (*columns, "oks_ap")]
+                        + [repr(float(v)) for v in joints.values()])
+        return buf.getvalue()
+    names = [*columns, "OKS AP"]
+    values = [result[k] for k in columns] + [result["oks_ap"]]
+    widths = [max(len(n), 6) for n in names]
+    lines = [
+        "PoseTrack mAP (poseval, PCKh@0.5) and COCO OKS AP, percent",
+        " ".join(n.rjust(w) for n, w in zip(names, widths)),
+        " ".join(f"{v:.1f}".rjust(w) for v, w in zip(values, widths)),
+        "",
+        "per joint AP:",
+    ]
+    width = max(len(n) for n in joints)
+    lines += [f"  {n.ljust(width)} {v:6.1f}" for n, v in joints.items()]
+    return "\n".join(lines) + "\n"
+
+
+# ---- tipsd train
+
+def add_train(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd train``: its options."""
+    p = subparsers.add_parser(
+        name, help="train one model and print its validation metrics",
+        description="Train one TIPSD model with the given preset and overrides, evaluate it on the "
+        "val split, print the PoseTrack mAP table, OKS AP and the unweighted loss terms.",
+        epilog=TRAIN_EXAMPLE, formatter_class=RAW,
+    )
+    p.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                   help="override a config key (repeatable), e.g. --set gamma_info=0.1")
+    p.add_argument("--checkpoint-dir", default=None, help="write checkpoint.pt and config.json here each epoch")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    return p
+
+
+def format_train_result(result: dict) -> str:
+    """The PoseTrack table, OKS AP, loss terms and timings of a `TrainResult.to_dict()` as text."""
+    m = result["metrics"]
+    lines = [
+        " | ".join(f"{c:>8}" for c in MAP_COLUMNS),
+        " | ".join(f"{m[c]:8.1f}" for c in MAP_COLUMNS),
+        f"OKS AP: {m['oks_ap']:.1f}",
+        "losses (unweighted, last epoch): " + ", ".join(f"{k}={v:.4g}" for k, v in result["losses"].items()),
+        f"device {result['device']}, {result['duration_s']:.1f} s, {result['frames_per_s']:.1f} clips/s, "
+        f"peak memory {result['peak_mem_mb']:.0f} MB",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Handler of ``tipsd train``."""
+    from tipsd.model.config import make_config, parse_overrides
+    from tipsd.model.errors import ConfigError
+
+    config = make_config(args.preset, parse_overrides(args.overrides))
+    if args.resume and not args.checkpoint_dir:
+        raise ConfigError("--resume needs --checkpoint-dir")
+    from tipsd.model.train import train
+
+    result = train(config, checkpoint_dir=args.checkpoint_dir, resume=args.resume).to_dict()
+    if args.format == "json":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(format_train_result(result))
+    return 0

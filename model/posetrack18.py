@@ -1,0 +1,206 @@
+"""The PoseTrack18 format in one place: keypoint layout, poseval's joint groups and skeleton, and the
+reading and validation of one video file. Pure Python (no numpy, no torch), so the data loader, the
+evaluation, the record schema and the analysis can all import it.
+
+A PoseTrack18 video file is ``{"images": [...], "annotations": [...], "categories": [...]}``.
+Each annotation is one person on one image: ``image_id``, ``keypoints`` (17 × (x, y, v) flattened),
+``bbox_head`` ([x, y, w, h], ground truth only), ``bbox``, ``track_id``; predictions add ``scores``
+(one per keypoint) and ``score`` (the person). Images carry ``id`` and ``file_name``, and may carry
+ignore regions as ``ignore_regions_x`` / ``ignore_regions_y`` (one list of polygon vertices per
+region).
+
+Two readers use `check_video`: the evaluation (``dataset=False``: what poseval needs, predictions
+may omit ``images``) and the training data loader (``dataset=True``: also every field the loader
+reads, with integer ids and finite coordinates). Every problem is a `DataError` naming the source
+(a file path or ``video 'name'``), the field and the value.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from tipsd.model.errors import DataError
+
+# PoseTrack18 keypoint slots (17, COCO order with head_bottom / head_top in the eye slots).
+KEYPOINT_NAMES: tuple[str, ...] = (
+    "nose", "head_bottom", "head_top", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+NUM_KEYPOINTS = len(KEYPOINT_NAMES)
+# Index pairs that swap under a horizontal flip (the person's left becomes their right).
+FLIP_PAIRS: tuple[tuple[int, int], ...] = ((3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+# Slots that PoseTrack never labels (the ears).
+UNLABELLED_SLOTS: tuple[int, ...] = (3, 4)
+# The 15 slots poseval evaluates: every slot except the two ears.
+EVAL_SLOTS = tuple(i for i in range(NUM_KEYPOINTS) if i not in UNLABELLED_SLOTS)
+EVAL_JOINT_NAMES = tuple(KEYPOINT_NAMES[i] for i in EVAL_SLOTS)
+# poseval's table columns and the joints averaged into each (eval_helpers.getCum).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Head": ("head_top", "head_bottom", "nose"),
+    "Shoulder": ("right_shoulder", "left_shoulder"),
+    "Elbow": ("right_elbow", "left_elbow"),
+    "Wrist": ("right_wrist", "left_wrist"),
+    "Hip": ("right_hip", "left_hip"),
+    "Knee": ("right_knee", "left_knee"),
+    "Ankle": ("right_ankle", "left_ankle"),
+}
+# The PoseTrack mAP table: one column per group, then Total (mean over the 15 evaluated joints).
+COLUMNS: tuple[str, ...] = (*GROUPS, "Total")
+# poseval's PoseTrack18 skeleton (1-based keypoint indices).
+SKELETON = [
+    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
+    [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
+]
+# The one category of a PoseTrack18 file (poseval requires it, listing the 17 keypoint names).
+CATEGORIES = [dict(id=1, name="person", supercategory="person", keypoints=list(KEYPOINT_NAMES), skeleton=SKELETON)]
+
+
+def read_video_file(path: str | os.PathLike) -> Any:
+    """Read and decode one JSON file; an unreadable or corrupt file is a one-line `DataError`.
+
+    Returns:
+        The decoded JSON (check it with `check_video`).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+
+
+def video_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """``{video_name: path}`` of the ``*.json`` files in a folder (sorted by name); a missing folder
+    or one without JSON files is a `DataError`."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = {p.stem: p for p in sorted(root.glob("*.json")) if p.is_file()}
+    if not files:
+        raise DataError(f"{folder}: no .json video files in this folder")
+    return files
+
+
+def integer(value: Any, where: str, *, strict: bool = True) -> int:
+    """`value` as an int; `strict` refuses integer-valued floats (``3.0``) too."""
+    ok = isinstance(value, int) or (not strict and isinstance(value, float) and value.is_integer())
+    if not ok or isinstance(value, bool):
+        raise DataError(f"{where}: {value!r} is not an integer")
+    return int(value)
+
+
+def numbers(value: Any, where: str, length: int | None, *, finite: bool = False) -> list:
+    """Check that `value` is a list of `length` numbers (finite ones if asked); returns it."""
+    if not isinstance(value, list):
+        raise DataError(f"{where}: expected a list of numbers, got {type(value).__name__}")
+    if length is not None and len(value) != length:
+        raise DataError(f"{where}: expected {length} numbers, got {len(value)}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise DataError(f"{where}: {v!r} is not a number")
+        if finite and not math.isfinite(v):
+            raise DataError(f"{where}: {v!r} is not a finite number")
+    return value
+
+
+def _box(value: Any, where: str) -> None:
+    ok = isinstance(value, list) and len(value) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not ok:
+        raise DataError(f"{where}: {value!r} is not [x, y, w, h]")
+
+
+def _check_image(img: Any, where: str, dataset: bool) -> int:
+    """Check one entry of ``images``; returns its id."""
+    if not isinstance(img, Mapping):
+        raise DataError(f"{where} must be an object")
+    for field in ("id", "file_name") if dataset else ("id",):
+        if field not in img:
+            raise DataError(f"{where}: field {field!r} is missing")
+    image_id = integer(img["id"], f"{where}.id", strict=dataset)
+    if dataset:
+        if not isinstance(img["file_name"], str) or not img["file_name"]:
+            raise DataError(f"{where}.file_name: {img['file_name']!r} is not a file name")
+        if "frame_id" in img:
+            integer(img["frame_id"], f"{where}.frame_id")
+    xs, ys = img.get("ignore_regions_x"), img.get("ignore_regions_y")
+    if xs is None and ys is None:
+        return image_id
+    if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+        raise DataError(f"{where}.ignore_regions_x/_y: expected two lists of the same length")
+    for r, (rx, ry) in enumerate(zip(xs, ys)):
+        numbers(rx, f"{where}.ignore_regions_x[{r}]", None)
+        numbers(ry, f"{where}.ignore_regions_y[{r}]", len(rx))
+    return image_id
+
+
+def _check_annotation(ann: Any, where: str, dataset: bool, image_ids: set[int]) -> None:
+    """Check one entry of ``annotations`` (see `check_video`)."""
+    if not isinstance(ann, Mapping):
+        raise DataError(f"{where} must be an object")
+    for field in ("image_id", "track_id", "keypoints") if dataset else ("image_id", "keypoints"):
+        if field not in ann:
+            raise DataError(f"{where}: field {field!r} is missing")
+    if dataset:  # the loader pairs people with frames: the image must be listed
+        image_id = ann["image_id"]
+        if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id not in image_ids:
+            raise DataError(f"{where}.image_id: {image_id!r} names no image of this video")
+    else:
+        integer(ann["image_id"], f"{where}.image_id", strict=False)
+    if dataset or ann.get("track_id") is not None:
+        integer(ann["track_id"], f"{where}.track_id", strict=dataset)
+    numbers(ann["keypoints"], f"{where}.keypoints", 3 * NUM_KEYPOINTS, finite=dataset)
+    if ann.get("scores"):  # poseval reads per-joint scores only from a non-empty list (convert.py)
+        numbers(ann["scores"], f"{where}.scores", NUM_KEYPOINTS)
+    if ann.get("score") is not None:
+        numbers([ann["score"]], f"{where}.score", 1)
+    for field in ("bbox", "bbox_head"):
+        if ann.get(field) is not None:
+            _box(ann[field], f"{where}.{field}")
+
+
+def check_video(doc: Any, source: str, *, is_gt: bool = True, dataset: bool = False) -> None:
+    """Validate one decoded PoseTrack18 video; raise `DataError` naming `source`, the field, the value.
+
+    Args:
+        doc: the decoded JSON.
+        source: names the video in messages (a file path, or ``video 'name' (ground truth)``).
+        is_gt: ground truth needs ``images``; predictions may omit it.
+        dataset: also require what the training loader reads: ``file_name`` per image, integer ids
+            (``3.0`` is refused), ``track_id`` per person, finite keypoints, and every annotation's
+            ``image_id`` listed in ``images``.
+
+    Example:
+        >>> check_video({"images": [{"id": 1}], "annotations": [{"image_id": 1, "keypoints": []}]}, "v")
+        Traceback (most recent call last):
+        ...
+        tipsd.model.errors.DataError: v: annotations[0].keypoints: expected 51 numbers, got 0
+    """
+    if not isinstance(doc, Mapping):
+        raise DataError(f"{source}: expected a JSON object with 'images' and 'annotations', "
+                        f"got {type(doc).__name__}")
+    for field in ("images", "annotations"):
+        if field == "images" and not is_gt and doc.get("images") is None:
+            continue
+        if field not in doc:
+            raise DataError(f"{source}: field {field!r} is missing")
+        if not isinstance(doc[field], list):
+            raise DataError(f"{source}: field {field!r} must be a list, got {type(doc[field]).__name__}")
+    image_ids = {_check_image(img, f"{source}: images[{i}]", dataset) for i, img in enumerate(doc.get("images") or [])}
+    for i, ann in enumerate(doc["annotations"]):
+        _check_annotation(ann, f"{source}: annotations[{i}]", dataset, image_ids)
+
+
+__all__ = [
+    "CATEGORIES", "COLUMNS", "EVAL_JOINT_NAMES", "EVAL_SLOTS", "FLIP_PAIRS", "GROUPS", "KEYPOINT_NAMES",
+    "NUM_KEYPOINTS", "SKELETON", "UNLABELLED_SLOTS", "check_video", "integer", "numbers", "read_video_file",
+    "video_files",
+]

@@ -1,0 +1,148 @@
+"""Train one claimed job in its trial, record the result, and tell Optuna.
+
+`train_job` builds the run's config, trains it under the trial's heartbeat, reports the study's
+metric after each epoch (the pruner's input), writes the result as trial attributes (the record
+schema, `tipsd.model.record`) and finishes the trial: COMPLETE, PRUNED, FAIL (diverged, interrupted
+or any other error, with a one-line reason) or, when a racing worker finished the same job first,
+a duplicate (`tipsd.sweep.claim`).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from tipsd.model.config import make_config
+from tipsd.model.errors import DivergenceError
+from tipsd.model.record import result_attrs
+from tipsd.sweep.claim import earlier_claim, tell_duplicate
+from tipsd.sweep.heartbeat import Heartbeat
+from tipsd.sweep.jobs import Job
+from tipsd.sweep.spec import StudySpec
+
+
+@dataclass
+class Outcome:
+    """What happened to one claimed trial (for the summary line and the benchmark).
+
+    Attributes:
+        number: Optuna trial number.
+        job: the job the trial held (its weights and seed).
+        state: "COMPLETE", "PRUNED", "FAIL" or "DUPLICATE" (a claim that lost a race; not trained).
+        value: the metric, if complete.
+        train_s: seconds spent inside the training function.
+        total_s: seconds from claim to tell.
+        reason: fail/prune reason (one line), or "".
+    """
+
+    number: int
+    job: Job
+    state: str
+    value: float | None = None
+    train_s: float = 0.0
+    total_s: float = 0.0
+    reason: str = ""
+
+
+def one_line(text: Any) -> str:
+    """First line of `text`, at most 300 characters (fail reasons are one line)."""
+    lines = str(text).strip().splitlines() or [""]
+    return lines[0][:300]
+
+
+def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, storage,
+              runtime: dict[str, Any], started: float) -> Outcome:
+    """Train `job` in the claimed `trial`, record its attributes, and tell Optuna the result.
+
+    Args:
+        study, trial: the study and the RUNNING trial from `claim`.
+        spec: the study spec (preset, overrides, metric).
+        job: the job the trial holds.
+        train_fn: ``train(config, on_epoch=...) -> TrainResult`` (`tipsd.model.train.train`); it
+            calls ``on_epoch(epoch, metrics)``, and ``metrics[spec.metric]`` is reported to the pruner.
+        storage: the RDBStorage (for the heartbeat).
+        runtime: config overrides that do not change results' meaning (``device``, ``threads``).
+        started: ``time.perf_counter()`` when the claim began (for `Outcome.total_s`).
+
+    Returns:
+        The `Outcome`. Divergence and other exceptions become a FAIL with ``fail_reason``;
+        KeyboardInterrupt is recorded as an interrupted FAIL and re-raised. A trial that another
+        worker failed as stale meanwhile is left as it is (FAIL, job re-queued).
+    """
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    cfg = make_config(spec.preset, {**spec.overrides, **job.gammas, "seed": job.seed, **runtime})
+
+    reported: set[int] = set()
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        value = float(metrics[spec.metric])  # the study's metric, not always Total
+        trial.report(value, int(epoch))
+        reported.add(int(epoch))
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({spec.metric} {value:.2f})")
+
+    out = Outcome(number=trial.number, job=job, state="FAIL")
+    t0 = time.perf_counter()
+    try:
+        try:
+            with Heartbeat(storage, trial._trial_id, spec.run["heartbeat_s"] if storage.heartbeat_interval else None):
+                try:
+                    result = train_fn(cfg, on_epoch=on_epoch)
+                finally:
+                    out.train_s = time.perf_counter() - t0
+                value = float(result.metrics[spec.metric])
+                _record_result(trial, result, spec.metric, reported)
+                if not math.isfinite(value):
+                    raise DivergenceError(-1, f"metric {spec.metric}", value)
+                rival = earlier_claim(study, trial.number, job, spec)
+                if rival is not None:  # a racing worker finished the same job first: keep only one
+                    tell_duplicate(study, trial, rival)
+                    out.state, out.reason = "DUPLICATE", f"duplicate of trial {rival}"
+                else:
+                    study.tell(trial, value)
+                    out.state, out.value = "COMPLETE", value
+        except optuna.TrialPruned as err:
+            trial.set_user_attr("prune_reason", one_line(err))
+            study.tell(trial, state=TrialState.PRUNED)
+            out.state, out.reason = "PRUNED", one_line(err)
+        except DivergenceError as err:
+            out.reason = one_line(err)
+            trial.set_user_attr("diverged", True)
+            trial.set_user_attr("fail_reason", out.reason)
+            study.tell(trial, state=TrialState.FAIL)
+        except KeyboardInterrupt:
+            with contextlib.suppress(UpdateFinishedTrialError):
+                trial.set_user_attr("interrupted", True)
+                trial.set_user_attr("fail_reason", "interrupted by the user")
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as err:  # the sweep goes on; the job is retried up to run.max_retries times
+            out.reason = one_line(f"{type(err).__name__}: {err}")
+            trial.set_user_attr("fail_reason", out.reason)
+            study.tell(trial, state=TrialState.FAIL)
+    except Exception:
+        if not storage.get_trial(trial._trial_id).state.is_finished():
+            raise
+        # Another worker failed this trial as stale (no heartbeat for grace_s) while it trained: it
+        # is already FAIL and its job re-queued by the ledger, so leave it as it is.
+        out.state, out.reason = "FAIL", "failed as stale by another worker (no heartbeat); job re-queued"
+    out.total_s = time.perf_counter() - started
+    return out
+
+
+def _record_result(trial, result, metric: str, reported: set[int]) -> None:
+    """Write the TrainResult as flat user attrs and, for any epoch not yet reported whose history row
+    holds the study's `metric`, that value as the epoch's intermediate value."""
+    for key, value in result_attrs(result).items():  # NaN/Inf are stored as null (record.storable)
+        trial.set_user_attr(key, value)
+    for row in result.history or []:
+        if int(row["epoch"]) not in reported and math.isfinite(float(row.get(metric, math.nan))):
+            trial.report(float(row[metric]), int(row["epoch"]))
+
+
+__all__ = ["Outcome", "one_line", "train_job"]
