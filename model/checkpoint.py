@@ -58,7 +58,7 @@ def load_checkpoint(folder: str | Path, cfg: TrainConfig) -> dict[str, Any] | No
         raise DataError(f"{path}: cannot read checkpoint ({type(err).__name__})") from None
     saved, now = state.get("config", {}), config_to_dict(cfg)
     for key in now:
-        if key not in ("device", "threads", "num_workers", "cache_dir") and saved.get(key) != now[key]:
+        if key not in ("device", "val_every", "cache_dir") and saved.get(key) != now[key]:
             raise ConfigError(
                 f"--resume: checkpoint {path} was trained with {key}={saved.get(key)!r}, not {now[key]!r}"
             )

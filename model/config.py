@@ -40,6 +40,7 @@ class TrainConfig:
     sigma: float = 1.5  # std of the Gaussian heatmap targets, in heatmap pixels
     heatmap_stride: int = 4  # input pixels per heatmap pixel: 4 (HRNet), 2 or 1 (deconvolution head)
     decode: str = "argmax"  # heatmap -> joint: "argmax" (HRNet quarter-pixel shift) or "dark" (DARK)
+    box_enlarge: float = 1.25  # person boxes (GT bbox) are enlarged by this factor around their centre
     augment: bool = True  # flip / scale / rotation on training crops
     flip_prob: float = 0.5  # probability of a horizontal flip (left/right labels swapped)
     rotation: float = 30.0  # rotation std in degrees (clipped at 1.5x; applied to 60 % of crops)
@@ -59,7 +60,7 @@ class TrainConfig:
     val_every: int = 1  # validate every n-th epoch (0 = after the last epoch only); the last is always validated
     # --- runtime
     device: str = "auto"  # "auto" = CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
-    threads: int = 0  # torch intra-op threads on the CPU (0 = leave torch's default)
+    threads: int = 0  # torch intra-op threads on the CPU (0 = torch's default); part of the result's identity
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     # --- testing aid: make one loss term non-finite at one step, so a real divergence can be tested
     debug_nan_term: str = ""  # "" = off; else one of L_loc, L_s, L_com, L_var, L_red, total
@@ -70,13 +71,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Trains in seconds on a 2-core CPU: for tests only, the numbers mean little.
     "tiny": dict(
         data="synth:tiny", input_height=64, input_width=48, widths=(8, 16), feat_dim=16,
-        epochs=10, batch_size=8, lr=3e-3,
+        epochs=10, batch_size=8, lr=3e-3, threads=1,
     ),
     # The CPU default: one run in about a minute on this 2-core CPU (one thread, shared machine),
     # a whole Table I in minutes-to-hours. Tuned in docs/model.md ("quick preset").
     "quick": dict(
         data="synth:quick", input_height=64, input_width=48, widths=(16, 32), epochs=8,
-        max_train_samples=800, batch_size=16, lr=5e-3, sigma=2.0,
+        max_train_samples=800, batch_size=16, lr=5e-3, sigma=2.0, threads=1,
     ),
     # GPU: the paper's input size and HRNet-W48-like widths.
     "paper": dict(

@@ -96,10 +96,13 @@ def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float | None
 def result_attrs(result: Any) -> dict[str, Any]:
     """The user attributes of a finished run: a `TrainResult` (or anything with its ``metrics``,
     ``joint_ap``, ``losses``, ``duration_s``, ``frames_per_s``, ``peak_mem_mb`` and ``device``)
-    flattened to ``metric.*``, ``joint.*``, ``loss.*`` and the run's timings and device."""
+    flattened to ``metric.*``, ``joint.*``, ``loss.*`` and the run's timings and device, plus the torch
+    ``threads`` it trained with when its ``config`` says (part of what the value is a function of)."""
+    config = getattr(result, "config", None) or {}
+    threads = {"threads": int(config["threads"])} if "threads" in config else {}
     return {**prefixed(METRIC, result.metrics), **prefixed(JOINT, result.joint_ap), **prefixed(LOSS, result.losses),
             "duration_s": float(result.duration_s), "frames_per_s": float(result.frames_per_s),
-            "peak_mem_mb": float(result.peak_mem_mb), "device": str(result.device)}
+            "peak_mem_mb": float(result.peak_mem_mb), "device": str(result.device), **threads}
 
 
 def stored_float(value: Any) -> float:

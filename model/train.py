@@ -199,7 +199,7 @@ def train(
     root = resolve_dataset(cfg.data, cfg.cache_dir)
     size = (cfg.input_height, cfg.input_width)
     common = dict(input_size=size, delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed, cache_dir=cfg.cache_dir,
-                  stride=cfg.heatmap_stride)
+                  stride=cfg.heatmap_stride, box_enlarge=cfg.box_enlarge)
     train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples,
                                flip_prob=cfg.flip_prob, rot_factor=cfg.rotation, scale_factor=cfg.scale_jitter,
                                **common)

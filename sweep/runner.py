@@ -99,15 +99,10 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
 
 
 def runtime_overrides(device: str | None, workers: int) -> dict[str, Any]:
-    """Config keys set per run, not per study: the device, and torch threads = cores // workers
-    (at most ``OMP_NUM_THREADS`` when that is set)."""
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # an explicit cap (shared machines, tests) wins
-        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
-    out: dict[str, Any] = {"threads": threads}
-    if device:
-        out["device"] = device
-    return out
+    """Config keys set per run, not per study: only the device. Torch threads are a config key of
+    their own (`threads`, 1 in the CPU presets), never derived from `workers`, so that a run gives
+    the same value whatever the number of workers (intra-op threads change summation order)."""
+    return {"device": device} if device else {}
 
 
 def worker_loop(spec: StudySpec, storage_url: str, *, worker: int, runtime: dict[str, Any],
@@ -132,9 +127,7 @@ def worker_loop(spec: StudySpec, storage_url: str, *, worker: int, runtime: dict
     from tipsd.sweep.storage import quiet_optuna
 
     quiet_optuna()
-    threads_before = torch.get_num_threads()
-    if runtime.get("threads"):
-        torch.set_num_threads(int(runtime["threads"]))
+    threads_before = torch.get_num_threads()  # `train` sets the config's threads
     try:
         return _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar, study, storage)
     finally:

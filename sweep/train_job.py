@@ -63,7 +63,7 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         train_fn: ``train(config, on_epoch=...) -> TrainResult`` (`tipsd.model.train.train`); it
             calls ``on_epoch(epoch, metrics)``, and ``metrics[spec.metric]`` is reported to the pruner.
         storage: the RDBStorage (for the heartbeat).
-        runtime: config overrides that do not change results' meaning (``device``, ``threads``).
+        runtime: config overrides that do not change results' meaning (``device``).
         started: ``time.perf_counter()`` when the claim began (for `Outcome.total_s`).
 
     Returns:
@@ -75,7 +75,9 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    cfg = make_config(spec.preset, {**spec.overrides, **job.gammas, "seed": job.seed, **runtime})
+    # A pruner needs an intermediate value every epoch; validation never changes what is trained.
+    needs_val = {"val_every": 1} if spec.pruner.get("type", "none") != "none" else {}
+    cfg = make_config(spec.preset, {**spec.overrides, **job.gammas, "seed": job.seed, **runtime, **needs_val})
 
     reported: set[int] = set()
 

@@ -97,6 +97,24 @@ def test_two_local_workers_via_cli(tmp_path):
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
+def test_a_run_is_the_same_whatever_the_number_of_workers(tmp_path, monkeypatch):
+    """Torch threads come from the config (1 in the CPU presets), never from --workers: the same
+    (cell, seed) gives the same value run by one worker or by two (issue: 16.05 vs 15.37 before)."""
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # no outside cap: the config alone decides
+    monkeypatch.setattr(torch, "get_num_threads", torch.get_num_threads)
+    torch.set_num_threads(max(2, os.cpu_count() or 2))
+    values = {}
+    for workers in (1, 2):
+        url = f"sqlite:///{tmp_path}/w{workers}.db"
+        assert main(["run", str(SMOKE), "--storage", url, "--workers", str(workers), "--no-progress"]) == 0
+        trials = [t for t in _trials(url, "smoke") if t.state == TrialState.COMPLETE]
+        values[workers] = {(t.user_attrs["cell"], t.user_attrs["seed"]): t.value for t in trials}
+        assert {t.user_attrs.get("threads", 1) for t in trials} == {1}
+    assert len(values[1]) == 8 and values[1] == values[2]
+
+
 def test_killed_worker_then_restart_completes_every_cell_once(tmp_path):
     path = write_study(tmp_path, "kill", f"""
 name = "kill"

@@ -1,5 +1,6 @@
 """train(): learns on `tiny`, deterministic per seed, resumable, stops on divergence, device choice."""
 import json
+import math
 
 import pytest
 import torch
@@ -106,6 +107,29 @@ def test_on_epoch_gets_each_validation_metrics():
     result = train(make_config("tiny", {"epochs": 2}), on_epoch=lambda e, m: got.append((e, m)))
     assert [(e, m["Total"]) for e, m in got] == [(h["epoch"], h["Total"]) for h in result.history]
     assert got[-1][1] == result.metrics and tuple(got[0][1]) == METRIC_KEYS
+
+
+def test_val_every_zero_validates_once_and_trains_the_same_weights():
+    got = []
+    every = train(make_config("tiny", {"epochs": 2, "val_every": 1}))
+    once = train(make_config("tiny", {"epochs": 2, "val_every": 0}), on_epoch=lambda e, m: got.append(e))
+    assert got == [1]  # only the last epoch has an intermediate value
+    assert math.isnan(once.history[0]["Total"]) and once.history[1]["Total"] == every.history[1]["Total"]
+    assert once.metrics == every.metrics  # validation never changes what is trained
+
+
+def test_ema_averages_the_weights_with_timm_warmup():
+    from tipsd.model.train import _EMA
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.constant_(net.weight, 1.0)
+    ema = _EMA(net, 0.9)
+    torch.nn.init.constant_(net.weight, 3.0)
+    ema.update(net, step=0)  # decay min(0.9, 1/10) = 0.1: 0.1 * 1 + 0.9 * 3
+    assert float(ema.model.weight) == pytest.approx(2.8)
+    ema.update(net, step=1000)  # decay 0.9: 0.9 * 2.8 + 0.1 * 3
+    assert float(ema.model.weight) == pytest.approx(2.82)
+    assert not ema.model.weight.requires_grad
 
 
 class _OracleNet(torch.nn.Module):

@@ -82,7 +82,7 @@ class ClipBatches:
         h, w = ds.input_size
         self.hc, self.wc = cache_shape(ds.input_size)
         n = len(ds)
-        boxes = np.array([sample_box(ds.videos[s.video], s, ds.input_size) for s in ds.samples], dtype=np.float64)
+        boxes = np.array([sample_box(ds.videos[s.video], s, ds.input_size, ds.box_enlarge) for s in ds.samples], dtype=np.float64)
         self.center = torch.from_numpy(boxes[:, :2])  # (N, 2) image pixels
         self.pixel_size = torch.from_numpy(boxes[:, 2])  # (N,)
         kps = np.zeros((n, 3, NUM_KEYPOINTS, 3), dtype=np.float64)  # image pixels + labelled flag

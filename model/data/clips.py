@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from tipsd.model.data.crop_cache import CACHE_MARGIN, cache_shape, load_or_build, sample_box
-from tipsd.model.data.geometry import (apply_affine, compose_affine, crop_affine, gaussian_heatmaps,
+from tipsd.model.data.geometry import (BOX_ENLARGE, apply_affine, compose_affine, crop_affine, gaussian_heatmaps,
                                        invert_affine, warp)
 from tipsd.model.data.keypoints import NUM_KEYPOINTS, STRIDE, flip_permutation
 from tipsd.model.data.posetrack import build_samples, keypoint_array, load_split
@@ -45,6 +45,7 @@ class PoseTrackClips(torch.utils.data.Dataset):
         flip_prob, rot_factor, scale_factor: training augmentation: horizontal flip probability,
             rotation std in degrees (clipped at 1.5x, applied with probability 0.6), scale std
             (clipped at +-1x, at most the cache margin 0.25).
+        box_enlarge: person boxes are enlarged by this factor around their centre (HRNet: 1.25).
 
     Attributes:
         videos: the split's validated video JSON dicts; samples: the `Sample` list;
@@ -59,7 +60,7 @@ class PoseTrackClips(torch.utils.data.Dataset):
     def __init__(self, root: str | Path, split: str, *, input_size: tuple[int, int] = (128, 96), delta: int = 1,
                  sigma: float = 1.5, train: bool = True, seed: int = 0, cache_dir: str = "", max_samples: int = 0,
                  stride: int = STRIDE, flip_prob: float = FLIP_PROB, rot_factor: float = ROT_FACTOR,
-                 scale_factor: float = SCALE_FACTOR):
+                 scale_factor: float = SCALE_FACTOR, box_enlarge: float = BOX_ENLARGE):
         h, w = int(input_size[0]), int(input_size[1])
         if h % STRIDE or w % STRIDE or h < STRIDE or w < STRIDE:
             raise DataError(f"input_size {input_size!r} must be positive multiples of {STRIDE}")
@@ -68,6 +69,9 @@ class PoseTrackClips(torch.utils.data.Dataset):
         self.stride = int(stride)
         if not 0 <= scale_factor <= CACHE_MARGIN - 1 + 1e-9:
             raise DataError(f"scale jitter {scale_factor!r} must be in [0, {CACHE_MARGIN - 1:g}] (the crop cache's margin)")
+        if not 0.5 <= box_enlarge <= 3.0:
+            raise DataError(f"box enlargement {box_enlarge!r} must be in [0.5, 3]")
+        self.box_enlarge = float(box_enlarge)
         self.flip_prob, self.rot_factor, self.scale_factor = float(flip_prob), float(rot_factor), float(scale_factor)
         if delta < 1:
             raise DataError(f"delta {delta!r} must be >= 1")
@@ -79,7 +83,7 @@ class PoseTrackClips(torch.utils.data.Dataset):
         if not all_samples:
             raise DataError(f"{self.root}: split {split!r} has no labelled person on a labelled frame")
         self.crops, self.cache_status = load_or_build(root, split, self.videos, all_samples, self.input_size,
-                                                      self.delta, cache_dir)
+                                                      self.delta, cache_dir, self.box_enlarge)
         index = np.arange(len(all_samples))
         if 0 < max_samples < len(all_samples):
             index = np.unique(np.linspace(0, len(all_samples) - 1, max_samples).round().astype(np.int64))
@@ -110,7 +114,7 @@ class PoseTrackClips(torch.utils.data.Dataset):
         video = self.videos[s.video]
         h, w = self.input_size
         hc, wc = cache_shape(self.input_size)
-        cx, cy, ps = sample_box(video, s, self.input_size)
+        cx, cy, ps = sample_box(video, s, self.input_size, self.box_enlarge)
         to_image = crop_affine((cx, cy), ps * scale, (h, w), rot_deg=rot, flip=flip)  # input px -> image px
         cached = self.crops[self.index[i]]  # (3, Hc, Wc, 3) uint8
         if (flip, scale, rot) == (False, 1.0, 0.0):

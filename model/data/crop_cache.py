@@ -73,11 +73,12 @@ def dataset_fingerprint(root: str | Path, split: str) -> str:
     return h.hexdigest()
 
 
-def sample_box(video: dict, sample: Sample, input_size: tuple[int, int]) -> tuple[float, float, float]:
+def sample_box(video: dict, sample: Sample, input_size: tuple[int, int],
+               enlarge: float = BOX_ENLARGE) -> tuple[float, float, float]:
     """``(cx, cy, pixel_size)`` of a sample's key-frame box: enlarged, at the crop aspect ratio."""
     ann = video["annotations"][sample.anns[1]]
     h, w = input_size
-    cx, cy, bw, _ = box_center_size(person_box(ann), w / h, BOX_ENLARGE)
+    cx, cy, bw, _ = box_center_size(person_box(ann), w / h, enlarge)
     return cx, cy, bw / w
 
 
@@ -90,7 +91,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def _build(out: np.ndarray, root: Path, split: str, videos: list[dict], samples: list[Sample],
-           input_size: tuple[int, int]) -> None:
+           input_size: tuple[int, int], enlarge: float = BOX_ENLARGE) -> None:
     """Fill ``out`` (N, 3, Hc, Wc, 3) with the crops; each image is decoded once."""
     _, image_root = split_dirs(root, split)
     hc, wc = out.shape[2:4]
@@ -103,7 +104,7 @@ def _build(out: np.ndarray, root: Path, split: str, videos: list[dict], samples:
             current_video = s.video
         video = videos[s.video]
         order = orders.setdefault(s.video, frame_order(video))
-        cx, cy, ps = sample_box(video, s, input_size)
+        cx, cy, ps = sample_box(video, s, input_size, enlarge)
         a = crop_affine((cx, cy), ps, (hc, wc))
         for f, pos in enumerate(s.frames):
             if (s.video, pos) not in decoded:
@@ -117,7 +118,8 @@ def _build(out: np.ndarray, root: Path, split: str, videos: list[dict], samples:
 
 
 def load_or_build(root: str | Path, split: str, videos: list[dict], samples: list[Sample],
-                  input_size: tuple[int, int], delta: int, cache_dir: str = "") -> tuple[np.ndarray, str]:
+                  input_size: tuple[int, int], delta: int, cache_dir: str = "",
+                  enlarge: float = BOX_ENLARGE) -> tuple[np.ndarray, str]:
     """Open the crop cache of this split and preprocessing, building it if needed.
 
     Args:
@@ -128,6 +130,7 @@ def load_or_build(root: str | Path, split: str, videos: list[dict], samples: lis
         input_size: ``(H, W)`` of the network input.
         delta: neighbour offset (part of the key: it changes which frames are cropped).
         cache_dir: cache folder ("" = ``$TIPSD_CACHE_DIR`` or ``~/.cache/tipsd``).
+        enlarge: factor by which person boxes are enlarged around their centre (part of the key).
 
     Returns:
         ``(crops, status)``: a read-only memory map ``(N, 3, Hc, Wc, 3)`` uint8, and ``"loaded"``,
@@ -136,7 +139,7 @@ def load_or_build(root: str | Path, split: str, videos: list[dict], samples: lis
     root = Path(root)
     hc, wc = cache_shape(input_size)
     key_doc = dict(fingerprint=dataset_fingerprint(root, split), split=split, input_size=list(input_size),
-                   delta=delta, margin=CACHE_MARGIN, enlarge=BOX_ENLARGE, format=CACHE_FORMAT, n=len(samples))
+                   delta=delta, margin=CACHE_MARGIN, enlarge=enlarge, format=CACHE_FORMAT, n=len(samples))
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:24]
     folder = cache_root(cache_dir) / "crops"
     npy, meta = folder / f"{split}-{input_size[0]}x{input_size[1]}-{key}.npy", folder / f"{split}-{key}.json"
@@ -160,7 +163,7 @@ def load_or_build(root: str | Path, split: str, videos: list[dict], samples: lis
         os.close(fd)
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-            _build(out, root, split, videos, samples, input_size)
+            _build(out, root, split, videos, samples, input_size, enlarge)
             out.flush()
             del out
             digest = _file_sha256(Path(tmp))
