@@ -56,6 +56,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    grad_clip: float = 5.0  # max global gradient norm per step (0 = no clipping)
     ema: float = 0.0  # decay of an exponential moving average of the weights used for validation (0 = off)
     val_every: int = 1  # validate every n-th epoch (0 = after the last epoch only); the last is always validated
     # --- runtime
@@ -160,6 +161,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"config key heatmap_stride: {cfg.heatmap_stride!r} is not one of 4, 2, 1")
     if cfg.decode not in ("argmax", "dark"):
         raise ConfigError(f"config key decode: {cfg.decode!r} is not one of argmax, dark")
+    if not (cfg.grad_clip >= 0 and math.isfinite(cfg.grad_clip)):
+        raise ConfigError(f"config key grad_clip: {cfg.grad_clip!r} must be a finite value >= 0")
     if not (0.0 <= cfg.ema < 1.0):
         raise ConfigError(f"config key ema: {cfg.ema!r} must be in [0, 1)")
     if cfg.val_every < 0:

@@ -266,7 +266,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # Large gamma (5) can spike gradients early on; clipping keeps such cells trainable.
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
             schedule.step()
             if ema_net is not None:
