@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import sys
 
 from tipsd.model.record import MAP_COLUMNS
 
@@ -65,28 +66,38 @@ def cmd_synth(args) -> int:
 def add_check(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd data check``: its options."""
     p = subparsers.add_parser(
-        name, help="validate a PoseTrack18 folder and print its statistics",
-        description="Validate every annotation file and image of a PoseTrack18-format folder and print "
-        "videos, frames, labelled frames, people, tracks and visible joints per split.\n\n"
-        "Example:\n  tipsd data check data/synth-tiny\n  tipsd data check synth:quick --json",
+        name, help="validate a PoseTrack folder (2017 or 2018 layout) and print its statistics",
+        description="Read every annotation file (PoseTrack18 or PoseTrack 2017 layout) and look at every image "
+        "of a PoseTrack folder; print per split the layout detected, whether it is labelled, videos, frames, "
+        "labelled frames, people, tracks (and per video), visible joints, and the files that could not be "
+        "used and why (exit code 2 if any). A split without annotations (the release's test split) is "
+        "reported as unlabelled.\n\n"
+        "Example:\n  tipsd data check data/synth-tiny\n  tipsd data check /data/posetrack18 --videos"
+        "\n  tipsd data check synth:quick --json",
         formatter_class=RAW)
     p.add_argument("root", help="dataset folder, or synth:<preset> (the cached synthetic dataset)")
-    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON (per video included)")
+    p.add_argument("--videos", action="store_true", help="also print one line per video")
     p.add_argument("--cache-dir", default="", help="cache folder for synth:<preset> (default ~/.cache/tipsd)")
     return p
 
 
 def cmd_check(args) -> int:
-    """Handler of ``tipsd data check``: validate, then print the statistics."""
-    from tipsd.model.data import dataset_stats, format_stats, resolve_dataset
+    """Handler of ``tipsd data check``: validate, print the statistics and the files not used; a
+    dataset with unusable files (or no labelled person) ends with a one-line error, exit code 2."""
+    from tipsd.model.data import dataset_problem, dataset_stats, format_stats, resolve_dataset
+    from tipsd.model.errors import DataError
 
     root = resolve_dataset(args.root, args.cache_dir)
     stats = dataset_stats(root)
+    problem = dataset_problem(root, stats)
     if args.json:
         print(json.dumps(stats, indent=1))
     else:
-        print(f"{root}: OK")
-        print(format_stats(stats))
+        print(f"{root}: {'OK' if problem is None else 'NOT OK (see the end)'}")
+        print(format_stats(stats, per_video=args.videos))
+    if problem is not None:
+        raise DataError(problem)
     return 0
 
 
@@ -140,7 +151,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "--allow-missing scores it as empty)"
             )
         pred[name] = parse_video(read_video_file(pred_path), str(pred_path), is_gt=False)
-    result = evaluate_parsed(gt, pred)
+    notes: list[str] = []
+    result = evaluate_parsed(gt, pred, notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(format_scores(result, args.format), end="")
     return 0
 
