@@ -101,6 +101,34 @@ def cmd_check(args) -> int:
     return 0
 
 
+def add_convert(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd data convert``: its options."""
+    p = subparsers.add_parser(
+        name, help="write a folder of PoseTrack video files in the 2017 or 2018 layout",
+        description="Read every video file of a folder (PoseTrack18 or PoseTrack 2017 layout, joints in any "
+        "declared order), check it, and write it in the layout asked for, joints in the standard order: "
+        "ground truth, or predictions (--predictions) for poseval or another tool.\n\n"
+        "Example:\n  tipsd data convert runs/preds runs/preds17 --layout 2017 --predictions"
+        "\n  tipsd data convert posetrack_data/annotations/val val18 --layout 2018",
+        formatter_class=RAW)
+    p.add_argument("src_dir", metavar="SRC_DIR", help="folder of video JSON files (either layout)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created; same file names)")
+    p.add_argument("--layout", choices=("2017", "2018"), required=True, help="layout to write")
+    p.add_argument("--predictions", action="store_true",
+                   help="the files are predictions (per-joint scores kept; no head boxes needed)")
+    return p
+
+
+def cmd_convert(args) -> int:
+    """Handler of ``tipsd data convert``."""
+    from tipsd.model.eval.export import convert_folder
+
+    paths = convert_folder(args.src_dir, args.out_dir, layout=args.layout, predictions=args.predictions)
+    print(f"wrote {len(paths)} video files in the PoseTrack{'18' if args.layout == '2018' else ' 2017'} "
+          f"layout to {args.out_dir}")
+    return 0
+
+
 # ---- tipsd eval GT_DIR PRED_DIR
 
 def add_eval(subparsers, name: str) -> argparse.ArgumentParser:

@@ -163,7 +163,8 @@ def _regions(entry: Mapping, where: str) -> tuple[list, list]:
     for r, region in enumerate(_list(entry, "ignore_regions", where)):
         rw = f"{where}.ignore_regions[{r}]"
         points = _list(_object(region, rw), "point", rw)
-        xs.append([_number(_object(p, f"{rw}.point[{k}]").get("x"), f"{rw}.point[{k}].x") for k, p in enumerate(points)])
+        points = [_object(p, f"{rw}.point[{k}]") for k, p in enumerate(points)]
+        xs.append([_number(p.get("x"), f"{rw}.point[{k}].x") for k, p in enumerate(points)])
         ys.append([_number(p.get("y"), f"{rw}.point[{k}].y") for k, p in enumerate(points)])
     return xs, ys
 
@@ -245,7 +246,8 @@ def to_annolist(video: Mapping, source: str = "video") -> dict:
 
     A joint is written when its triplet is not exactly ``(0, 0, 0)`` (poseval's rule for "there");
     ``is_visible`` is 1 when the third value is positive; ``score`` from ``scores`` when that list is
-    not empty. ``bbox_head`` becomes ``x1, y1, x2, y2``. The 2017 layout pairs frames by position, so
+    not empty. ``bbox_head`` becomes ``x1, y1, x2, y2``. A video without ``annotations`` (unlabelled)
+    is written without ``annorect``. The 2017 layout pairs frames by position, so
     the video must list its frames (copy the ground truth's ``images`` in).
 
     Example:
@@ -261,7 +263,8 @@ def to_annolist(video: Mapping, source: str = "video") -> dict:
     rects: dict[Any, list] = {img.get("id"): [] for img in images}
     for i, ann in enumerate(video.get("annotations") or []):
         if ann.get("image_id") not in rects:
-            raise DataError(f"{source}: annotations[{i}].image_id: {ann.get('image_id')!r} names no image of this video")
+            raise DataError(f"{source}: annotations[{i}].image_id: {ann.get('image_id')!r} names no image of "
+                            "this video")
         kp, scores = list(ann["keypoints"]), list(ann.get("scores") or [])
         points = []
         for slot in sorted(ID_OF_SLOT, key=ID_OF_SLOT.get):
@@ -282,7 +285,9 @@ def to_annolist(video: Mapping, source: str = "video") -> dict:
         rects[ann["image_id"]].append(rect)
     annolist = []
     for img in images:
-        frame: dict = {"image": [{"name": img.get("file_name", "")}], "annorect": rects[img.get("id")]}
+        frame: dict = {"image": [{"name": img.get("file_name", "")}]}
+        if "annotations" in video:  # none: an unlabelled video (a test split) stays unlabelled
+            frame["annorect"] = rects[img.get("id")]
         if "is_labeled" in img:
             frame["is_labeled"] = [int(bool(img["is_labeled"]))]
         regions = zip(img.get("ignore_regions_x") or [], img.get("ignore_regions_y") or [])

@@ -19,6 +19,6 @@ from tipsd.model.data.synth import SYNTH_PRESETS, generate_dataset
 
 __all__ = [
     "FLIP_PAIRS", "KEYPOINT_NAMES", "NUM_KEYPOINTS", "PoseTrackClips", "STRIDE", "SYNTH_PRESETS",
-    "cache_root", "dataset_problem", "dataset_stats", "flip_permutation", "format_stats", "generate_dataset", "heatmap_to_input",
-    "input_to_image", "load_split", "resolve_dataset",
+    "cache_root", "dataset_problem", "dataset_stats", "flip_permutation", "format_stats", "generate_dataset",
+    "heatmap_to_input", "input_to_image", "load_split", "resolve_dataset",
 ]

@@ -197,6 +197,6 @@ def build_samples(videos: list[dict], delta: int) -> list[Sample]:
 
 
 __all__ = [
-    "LOADER_FORMAT", "Sample", "build_samples", "frame_order", "keypoint_array", "load_split", "load_video", "neighbours",
-    "person_box", "split_dirs",
+    "LOADER_FORMAT", "Sample", "build_samples", "frame_order", "keypoint_array", "load_split", "load_video",
+    "neighbours", "person_box", "split_dirs",
 ]

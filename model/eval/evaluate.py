@@ -33,6 +33,11 @@ def _ids(ids: list[int], most: int = 4) -> str:
     return shown + (f", ... ({len(ids)} in all)" if len(ids) > most else "")
 
 
+def _image_ids_are(ids: list[int]) -> str:
+    """``"image id 1 is"`` / ``"image ids 1, 2 are"``."""
+    return f"image id {ids[0]} is" if len(ids) == 1 else f"image ids {_ids(ids)} are"
+
+
 def pair_video(gt: Video, pred: Video | None) -> tuple[Pairs, str]:
     """Pair each GT frame of one video with its prediction frame (see the module docstring).
 
@@ -55,17 +60,18 @@ def pair_video(gt: Video, pred: Video | None) -> tuple[Pairs, str]:
             if real_ids and gt_position.get(image_id, k) != k:
                 raise DataError(
                     f"{pred.source}: frame {k} is image {image_id}, frame {gt_position[image_id]} of the ground "
-                    f"truth {gt.source}, and image ids {_ids(foreign)} are not the ground truth's: the frames "
+                    f"truth {gt.source}, and {_image_ids_are(foreign)} not the ground truth's: the frames "
                     "can be paired neither by id nor by position (poseval pairs by position)")
         return list(zip(gt.frames.values(), pred.frames.values())), "position"
     why = (f"the predictions list {len(pred.frames)} frames and the ground truth {gt.source} {len(gt.frames)}"
-           if pred.lists_frames else f"the predictions list no frames ('images') to pair by position")
+           if pred.lists_frames else "the predictions list no frames ('images') to pair by position")
     if real_ids:
-        raise DataError(f"{pred.source}: image ids {_ids(foreign)} are not frames of the ground truth "
+        raise DataError(f"{pred.source}: {_image_ids_are(foreign)} not among the frames of the ground truth "
                         f"(its ids: {_ids(list(gt.frames))}), and {why}; poseval pairs frames by position "
                         "and needs the same number")
-    raise DataError(f"{pred.source}: a {'2017-layout' if pred.ids_from_positions else 'ground truth in the 2017'}"
-                    f" layout has no image ids, so frames are paired by position (as poseval pairs them), and {why}")
+    which = "this 2017-layout file" if pred.ids_from_positions else f"the ground truth {gt.source} (2017 layout)"
+    raise DataError(f"{pred.source}: {which} has no image ids, so frames are paired by position (as poseval pairs "
+                    f"them), and {why}")
 
 
 def pair_frames(gt: ParsedVideos, pred: ParsedVideos, notes: list[str] | None = None) -> Pairs:
@@ -84,7 +90,7 @@ def pair_frames(gt: ParsedVideos, pred: ParsedVideos, notes: list[str] | None = 
         if notes is not None and how == "position" and not (gt[name].ids_from_positions
                                                            or pred[name].ids_from_positions):
             theirs = [i for i in pred[name].frames if i not in gt[name].frames]
-            notes.append(f"{pred[name].source}: image ids {_ids(theirs)} are not the ground truth's; "
+            notes.append(f"{pred[name].source}: {_image_ids_are(theirs)} not the ground truth's; "
                          "frames paired by their position in the file, as poseval pairs them")
     return pairs
 
