@@ -137,10 +137,13 @@ def add_eval(subparsers, name: str) -> argparse.ArgumentParser:
     scored as a video with no predictions); prediction files without GT are ignored."""
     p = subparsers.add_parser(
         name,
-        help="score PoseTrack18 predictions: PoseTrack mAP (poseval's) and COCO OKS AP",
-        description="Score a folder of PoseTrack18 prediction files (one JSON per video) against "
-        "the ground-truth folder with the same file names: PoseTrack mAP exactly as poseval "
-        "computes it (Head ... Ankle, Total, per joint) and COCO OKS AP.",
+        help="score PoseTrack predictions: PoseTrack mAP (poseval's) and COCO OKS AP",
+        description="Score a folder of prediction files (one JSON per video, PoseTrack18 or PoseTrack 2017 "
+        "layout) against the ground-truth folder with the same file names: PoseTrack mAP exactly as poseval "
+        "computes it (Head ... Ankle, Total, per joint) and COCO OKS AP. Joints are mapped by the names in "
+        "categories[0].keypoints. Frames are paired by image_id when every predicted image id is a GT "
+        "frame, else by position in the file (as poseval) when both list as many frames, else refused; "
+        "notes (frames paired by position, prediction files without GT) go to stderr.",
         epilog="example: tipsd eval data/posetrack18/annotations/val runs/preds --format json",
         formatter_class=RAW,
     )
@@ -180,6 +183,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         pred[name] = parse_video(read_video_file(pred_path), str(pred_path), is_gt=False)
     notes: list[str] = []
+    unread = sorted(p.name for p in pred_root.glob("*.json") if p.stem not in gt_files)
+    if unread:
+        shown = ", ".join(unread[:3]) + (f", ... ({len(unread)} in all)" if len(unread) > 3 else "")
+        notes.append(f"{pred_root}: {shown}: no ground-truth file of the same name in {args.gt_dir}; not read")
     result = evaluate_parsed(gt, pred, notes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

@@ -29,7 +29,8 @@ What poseval does with a 2017 file, and what the conversion keeps equal:
 - Frames are paired with the ground truth's by position (a 2017 file has no image ids): the image
   ``id`` is the frame's position in ``annolist``, and the evaluation pairs 2017 files by position.
 
-Refused, with the file and field: a point id outside 0–14 (MPII's 16-joint numbering, for one, uses
+Refused, with the file and field: frames from more than one folder (one file is one video), a point
+id outside 0–14 (MPII's 16-joint numbering, for one, uses
 other ids; poseval would silently read its ids 12–14 as head joints, or skip 15), the same joint twice
 in one person, a non-number coordinate, a ground-truth person with joints but no head box (the
 evaluation needs it; the training loader does not), a person without ``track_id`` for training.
@@ -220,6 +221,9 @@ def from_annolist(doc: Mapping, source: str, *, is_gt: bool = True, dataset: boo
         name = _object(image[0], f"{where}.image[0]").get("name") if image else None
         if not isinstance(name, str) or not name:
             raise DataError(f"{where}.image[0].name: {name!r} is not a file name")
+        if names and name.rpartition("/")[0] != names[0].rpartition("/")[0]:
+            raise DataError(f"{where}.image[0].name: {name!r} is not in the folder of annolist[0]'s "
+                            f"({names[0]!r}); one file holds one video")
         names.append(name)
         img: dict = {"id": i, "file_name": name}
         if frame.get("is_labeled") is not None:

@@ -167,6 +167,11 @@ def test_2017_refusals_name_the_file_and_field(videos):
         from_annolist(gt, "v", dataset=True)
     with pytest.raises(DataError, match=r"annolist\[1\]\.image\[0\]\.name: None is not a file name"):
         from_annolist({"annolist": [{"image": [{"name": "a.jpg"}]}, {"image": [{}]}]}, "v")
+    two_videos = {"annolist": [{"image": [{"name": f"images/bonn/{v}/00000001.jpg"}]}
+                               for v in ("0001_mpii", "0002_mpii")]}
+    with pytest.raises(DataError, match=r"annolist\[1\]\.image\[0\]\.name: 'images/bonn/0002_mpii/00000001\.jpg' "
+                                        r"is not in the folder of annolist\[0\]'s .*; one file holds one video"):
+        from_annolist(two_videos, "v")
 
 
 def test_2017_point_without_score_gets_poseval_min_score(videos):

@@ -142,7 +142,8 @@ def test_frames_that_cannot_be_paired_are_refused_in_one_line(tmp_path, capsys, 
     pred_dir = _write(tmp_path / "pred", fewer)
     assert main(["eval", str(gt_dir), str(pred_dir)]) == 2
     err = _error_line(capsys)
-    assert f"{pred_dir / VIDEO}.json: image ids 1, 2 are not among the frames of the ground truth (its ids: 11, 12, 13)" in err
+    assert (f"{pred_dir / VIDEO}.json: image ids 1, 2 are not among the frames of the ground truth "
+            "(its ids: 11, 12, 13)") in err
     assert "the predictions list 2 frames" in err and "poseval pairs frames by position" in err
     # No images listed, an id the GT does not have: refused (it used to be dropped silently).
     loose = {"annotations": [dict(a, image_id=99) for a in case_pred["annotations"]]}
@@ -152,6 +153,14 @@ def test_frames_that_cannot_be_paired_are_refused_in_one_line(tmp_path, capsys, 
     moved = _three_frames(case_pred, ids=(12, 5, 6))
     with pytest.raises(DataError, match=r"frame 0 is image 12, frame 1 of the ground truth"):
         evaluate({VIDEO: _three_frames(case_gt)}, {VIDEO: moved})
+
+
+def test_prediction_files_without_ground_truth_are_named(tmp_path, capsys, case_gt, case_pred):
+    gt_dir, pred_dir = _write(tmp_path / "gt", case_gt), _write(tmp_path / "pred", case_pred)
+    _write(pred_dir, case_pred, name="009473_mpii")  # a name the ground truth does not have
+    res, err = _eval_json(capsys, gt_dir, pred_dir)
+    assert res["Total"] == pytest.approx(POSEVAL_TOTAL, abs=1e-9)
+    assert err == f"note: {pred_dir}: 009473_mpii.json: no ground-truth file of the same name in {gt_dir}; not read\n"
 
 
 # ---- joint order and names
