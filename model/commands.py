@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import sys
 
 from tipsd.model.record import MAP_COLUMNS
 
@@ -65,28 +66,66 @@ def cmd_synth(args) -> int:
 def add_check(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd data check``: its options."""
     p = subparsers.add_parser(
-        name, help="validate a PoseTrack18 folder and print its statistics",
-        description="Validate every annotation file and image of a PoseTrack18-format folder and print "
-        "videos, frames, labelled frames, people, tracks and visible joints per split.\n\n"
-        "Example:\n  tipsd data check data/synth-tiny\n  tipsd data check synth:quick --json",
+        name, help="validate a PoseTrack folder (2017 or 2018 layout) and print its statistics",
+        description="Read every annotation file (PoseTrack18 or PoseTrack 2017 layout) and look at every image "
+        "of a PoseTrack folder; print per split the layout detected, whether it is labelled, videos, frames, "
+        "labelled frames, people, tracks (and per video), visible joints, and the files that could not be "
+        "used and why (exit code 2 if any). A split without annotations (the release's test split) is "
+        "reported as unlabelled.\n\n"
+        "Example:\n  tipsd data check data/synth-tiny\n  tipsd data check /data/posetrack18 --videos"
+        "\n  tipsd data check synth:quick --json",
         formatter_class=RAW)
     p.add_argument("root", help="dataset folder, or synth:<preset> (the cached synthetic dataset)")
-    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON (per video included)")
+    p.add_argument("--videos", action="store_true", help="also print one line per video")
     p.add_argument("--cache-dir", default="", help="cache folder for synth:<preset> (default ~/.cache/tipsd)")
     return p
 
 
 def cmd_check(args) -> int:
-    """Handler of ``tipsd data check``: validate, then print the statistics."""
-    from tipsd.model.data import dataset_stats, format_stats, resolve_dataset
+    """Handler of ``tipsd data check``: validate, print the statistics and the files not used; a
+    dataset with unusable files (or no labelled person) ends with a one-line error, exit code 2."""
+    from tipsd.model.data import dataset_problem, dataset_stats, format_stats, resolve_dataset
+    from tipsd.model.errors import DataError
 
     root = resolve_dataset(args.root, args.cache_dir)
     stats = dataset_stats(root)
+    problem = dataset_problem(root, stats)
     if args.json:
         print(json.dumps(stats, indent=1))
     else:
-        print(f"{root}: OK")
-        print(format_stats(stats))
+        print(f"{root}: {'OK' if problem is None else 'NOT OK (see the end)'}")
+        print(format_stats(stats, per_video=args.videos))
+    if problem is not None:
+        raise DataError(problem)
+    return 0
+
+
+def add_convert(subparsers, name: str) -> argparse.ArgumentParser:
+    """``tipsd data convert``: its options."""
+    p = subparsers.add_parser(
+        name, help="write a folder of PoseTrack video files in the 2017 or 2018 layout",
+        description="Read every video file of a folder (PoseTrack18 or PoseTrack 2017 layout, joints in any "
+        "declared order), check it, and write it in the layout asked for, joints in the standard order: "
+        "ground truth, or predictions (--predictions) for poseval or another tool.\n\n"
+        "Example:\n  tipsd data convert runs/preds runs/preds17 --layout 2017 --predictions"
+        "\n  tipsd data convert posetrack_data/annotations/val val18 --layout 2018",
+        formatter_class=RAW)
+    p.add_argument("src_dir", metavar="SRC_DIR", help="folder of video JSON files (either layout)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created; same file names)")
+    p.add_argument("--layout", choices=("2017", "2018"), required=True, help="layout to write")
+    p.add_argument("--predictions", action="store_true",
+                   help="the files are predictions (per-joint scores kept; no head boxes needed)")
+    return p
+
+
+def cmd_convert(args) -> int:
+    """Handler of ``tipsd data convert``."""
+    from tipsd.model.eval.export import convert_folder
+
+    paths = convert_folder(args.src_dir, args.out_dir, layout=args.layout, predictions=args.predictions)
+    print(f"wrote {len(paths)} video files in the PoseTrack{'18' if args.layout == '2018' else ' 2017'} "
+          f"layout to {args.out_dir}")
     return 0
 
 
@@ -98,10 +137,13 @@ def add_eval(subparsers, name: str) -> argparse.ArgumentParser:
     scored as a video with no predictions); prediction files without GT are ignored."""
     p = subparsers.add_parser(
         name,
-        help="score PoseTrack18 predictions: PoseTrack mAP (poseval's) and COCO OKS AP",
-        description="Score a folder of PoseTrack18 prediction files (one JSON per video) against "
-        "the ground-truth folder with the same file names: PoseTrack mAP exactly as poseval "
-        "computes it (Head ... Ankle, Total, per joint) and COCO OKS AP.",
+        help="score PoseTrack predictions: PoseTrack mAP (poseval's) and COCO OKS AP",
+        description="Score a folder of prediction files (one JSON per video, PoseTrack18 or PoseTrack 2017 "
+        "layout) against the ground-truth folder with the same file names: PoseTrack mAP exactly as poseval "
+        "computes it (Head ... Ankle, Total, per joint) and COCO OKS AP. Joints are mapped by the names in "
+        "categories[0].keypoints. Frames are paired by image_id when every predicted image id is a GT "
+        "frame, else by position in the file (as poseval) when both list as many frames, else refused; "
+        "notes (frames paired by position, prediction files without GT) go to stderr.",
         epilog="example: tipsd eval data/posetrack18/annotations/val runs/preds --format json",
         formatter_class=RAW,
     )
@@ -140,7 +182,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "--allow-missing scores it as empty)"
             )
         pred[name] = parse_video(read_video_file(pred_path), str(pred_path), is_gt=False)
-    result = evaluate_parsed(gt, pred)
+    notes: list[str] = []
+    unread = sorted(p.name for p in pred_root.glob("*.json") if p.stem not in gt_files)
+    if unread:
+        shown = ", ".join(unread[:3]) + (f", ... ({len(unread)} in all)" if len(unread) > 3 else "")
+        notes.append(f"{pred_root}: {shown}: no ground-truth file of the same name in {args.gt_dir}; not read")
+    result = evaluate_parsed(gt, pred, notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(format_scores(result, args.format), end="")
     return 0
 

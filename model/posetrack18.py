@@ -9,10 +9,24 @@ Each annotation is one person on one image: ``image_id``, ``keypoints`` (17 × (
 ignore regions as ``ignore_regions_x`` / ``ignore_regions_y`` (one list of polygon vertices per
 region).
 
+Joint order: a file may declare the order of its keypoint triplets in ``categories[0].keypoints``.
+poseval (py/convert.py, ``Video.from_new``) maps every triplet by that name and asserts that all 15
+PoseTrack joint names (`POSETRACK_JOINTS`) are there; `in_standard_order` does the same, so a
+re-ordered file, or one declaring only the 15 joints, is read into the 17 slots below; a file that
+lacks one of the 15 (COCO's order, with left_eye/right_eye instead of head_bottom/head_top) is refused
+as poseval refuses it. Names that are not PoseTrack joints are dropped, as poseval drops them.
+Deliberate deviations: a file without ``categories`` is read in the standard order (poseval needs
+the block; tipsd's own in-memory videos omit it), and a name listed twice is refused (poseval would
+keep the first).
+
 Two readers use `check_video`: the evaluation (``dataset=False``: what poseval needs, predictions
 may omit ``images``) and the training data loader (``dataset=True``: also every field the loader
-reads, with integer ids and finite coordinates). Every problem is a `DataError` naming the source
-(a file path or ``video 'name'``), the field and the value.
+reads, with integer ids and finite coordinates). Both refuse what would silently mislead them: an
+image id listed twice, images of more than one video (``vid_id``) in one file (poseval would read
+only the first video), a person whose ``image_id`` is not among the file's images, an
+``is_labeled`` that is not a boolean, and a ``track_id`` used twice on one frame (in the data and in
+predictions; poseval refuses the latter). Every problem is a `DataError` naming the source (a file
+path or ``video 'name'``), the field and the value.
 """
 from __future__ import annotations
 
@@ -55,6 +69,10 @@ SKELETON = [
     [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
     [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
 ]
+# The 15 joints PoseTrack labels and poseval evaluates; every file must name them all (in any order).
+POSETRACK_JOINTS = EVAL_JOINT_NAMES
+# poseval's score for a predicted joint that comes without one (eval_helpers.MIN_SCORE).
+MIN_SCORE = -9999.0
 # The one category of a PoseTrack18 file (poseval requires it, listing the 17 keypoint names).
 CATEGORIES = [dict(id=1, name="person", supercategory="person", keypoints=list(KEYPOINT_NAMES), skeleton=SKELETON)]
 
@@ -118,6 +136,75 @@ def _box(value: Any, where: str) -> None:
         raise DataError(f"{where}: {value!r} is not [x, y, w, h]")
 
 
+def declared_slots(doc: Mapping, source: str) -> list[int | None] | None:
+    """The slot (index into `KEYPOINT_NAMES`) of each keypoint a file's annotations list, read from
+    ``categories[0].keypoints`` as poseval reads it; None for a name that is no PoseTrack joint.
+
+    Returns:
+        None when there is nothing to re-order: no ``categories`` block, or the standard order.
+
+    Example:
+        >>> declared_slots({"categories": [{"keypoints": list(POSETRACK_JOINTS[::-1])}]}, "v")[:3]
+        [16, 15, 14]
+    """
+    cats = doc.get("categories")
+    if cats is None or cats == []:
+        return None
+    if not isinstance(cats, list) or len(cats) != 1 or not isinstance(cats[0], Mapping):
+        got = f"{len(cats)} entries" if isinstance(cats, list) else type(cats).__name__
+        raise DataError(f"{source}: categories: expected one 'person' category, got {got}")
+    names = cats[0].get("keypoints")
+    where = f"{source}: categories[0].keypoints"
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: {names!r} is not a list of joint names")
+    if names == list(KEYPOINT_NAMES):
+        return None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"{where}: {', '.join(map(repr, twice))} listed twice")
+    missing = [n for n in POSETRACK_JOINTS if n not in names]
+    if missing:
+        coco = " (this is COCO's order: its eyes are not PoseTrack's head_bottom/head_top)" \
+            if {"left_eye", "right_eye"} <= set(names) else ""
+        raise DataError(f"{where}: no {', '.join(map(repr, missing))}{coco}; a PoseTrack file names all 15 "
+                        f"joints ({', '.join(POSETRACK_JOINTS)}), as poseval requires")
+    return [KEYPOINT_NAMES.index(n) if n in KEYPOINT_NAMES else None for n in names]
+
+
+def _to_slots(values: Any, slots: list[int | None], width: int, where: str) -> list:
+    """`values` (``width`` numbers per declared joint) re-ordered into the 17 standard slots."""
+    n = len(slots)
+    if not isinstance(values, list) or len(values) != width * n:
+        got = f"{len(values)}" if isinstance(values, list) else type(values).__name__
+        raise DataError(f"{where}: expected {width * n} numbers ({n} joints named in categories[0].keypoints),"
+                        f" got {got}")
+    out = [0] * (width * NUM_KEYPOINTS)
+    for i, slot in enumerate(slots):
+        if slot is not None:
+            out[width * slot:width * slot + width] = values[width * i:width * i + width]
+    return out
+
+
+def in_standard_order(doc: Any, source: str) -> Any:
+    """`doc` with every person's ``keypoints`` and ``scores`` in the 17 standard slots, following the
+    file's ``categories[0].keypoints`` (see the module docstring); `doc` itself when nothing moves.
+    Joints the file does not name become ``(0, 0, 0)`` (not there)."""
+    if not isinstance(doc, Mapping):
+        return doc  # check_video says what is wrong
+    slots = declared_slots(doc, source)
+    anns = doc.get("annotations")
+    if slots is None or not isinstance(anns, list):
+        return doc
+    out = []
+    for i, ann in enumerate(anns):
+        if isinstance(ann, Mapping) and "keypoints" in ann:
+            ann = dict(ann, keypoints=_to_slots(ann["keypoints"], slots, 3, f"{source}: annotations[{i}].keypoints"))
+            if ann.get("scores"):
+                ann["scores"] = _to_slots(ann["scores"], slots, 1, f"{source}: annotations[{i}].scores")
+        out.append(ann)
+    return {**doc, "annotations": out, "categories": CATEGORIES}
+
+
 def _check_image(img: Any, where: str, dataset: bool) -> int:
     """Check one entry of ``images``; returns its id."""
     if not isinstance(img, Mapping):
@@ -126,6 +213,9 @@ def _check_image(img: Any, where: str, dataset: bool) -> int:
         if field not in img:
             raise DataError(f"{where}: field {field!r} is missing")
     image_id = integer(img["id"], f"{where}.id", strict=dataset)
+    flag = img.get("is_labeled", True)
+    if not isinstance(flag, bool) and flag not in (0, 1):
+        raise DataError(f"{where}.is_labeled: {flag!r} is not true or false")
     if dataset:
         if not isinstance(img["file_name"], str) or not img["file_name"]:
             raise DataError(f"{where}.file_name: {img['file_name']!r} is not a file name")
@@ -142,19 +232,21 @@ def _check_image(img: Any, where: str, dataset: bool) -> int:
     return image_id
 
 
-def _check_annotation(ann: Any, where: str, dataset: bool, image_ids: set[int]) -> None:
-    """Check one entry of ``annotations`` (see `check_video`)."""
+def _check_annotation(ann: Any, where: str, dataset: bool, image_ids: set[int] | None) -> None:
+    """Check one entry of ``annotations`` (see `check_video`); `image_ids` None: the file lists no
+    images (predictions paired by ``image_id`` alone)."""
     if not isinstance(ann, Mapping):
         raise DataError(f"{where} must be an object")
     for field in ("image_id", "track_id", "keypoints") if dataset else ("image_id", "keypoints"):
         if field not in ann:
             raise DataError(f"{where}: field {field!r} is missing")
-    if dataset:  # the loader pairs people with frames: the image must be listed
-        image_id = ann["image_id"]
-        if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id not in image_ids:
-            raise DataError(f"{where}.image_id: {image_id!r} names no image of this video")
+    image_id = ann["image_id"]
+    if dataset:  # the loader pairs people with frames by the exact id
+        ok = isinstance(image_id, int) and not isinstance(image_id, bool) and image_id in (image_ids or ())
     else:
-        integer(ann["image_id"], f"{where}.image_id", strict=False)
+        ok = image_ids is None or integer(image_id, f"{where}.image_id", strict=False) in image_ids
+    if not ok:
+        raise DataError(f"{where}.image_id: {image_id!r} names no image of this video")
     if dataset or ann.get("track_id") is not None:
         integer(ann["track_id"], f"{where}.track_id", strict=dataset)
     numbers(ann["keypoints"], f"{where}.keypoints", 3 * NUM_KEYPOINTS, finite=dataset)
@@ -167,16 +259,44 @@ def _check_annotation(ann: Any, where: str, dataset: bool, image_ids: set[int]) 
             _box(ann[field], f"{where}.{field}")
 
 
+def _check_one_video(images: list, source: str, dataset: bool) -> None:
+    """Unique image ids (and, for the loader, frame ids); one ``vid_id`` for the whole file."""
+    first: dict[tuple[str, int], int] = {}
+    for i, img in enumerate(images):
+        for field in ("id", "frame_id") if dataset else ("id",):
+            if field in img:
+                j = first.setdefault((field, int(img[field])), i)
+                if j != i:
+                    raise DataError(f"{source}: images[{i}].{field}: {img[field]!r} is also images[{j}].{field}; "
+                                    "each frame is listed once")
+        vid = img.get("vid_id")
+        if vid is not None and str(vid) != str(images[0].get("vid_id", vid)):
+            raise DataError(f"{source}: images[{i}].vid_id: {vid!r} is not images[0].vid_id "
+                            f"{images[0].get('vid_id')!r}; one file holds one video (poseval reads only the first)")
+
+
+def _check_tracks(anns: list, source: str) -> None:
+    """A track id appears at most once per frame (the loader follows people by it)."""
+    seen: dict[tuple[int, int], int] = {}
+    for i, ann in enumerate(anns):
+        if ann.get("track_id") is None:
+            continue
+        j = seen.setdefault((int(ann["image_id"]), int(ann["track_id"])), i)
+        if j != i:
+            raise DataError(f"{source}: annotations[{i}].track_id: {ann['track_id']!r} is also annotations[{j}]'s "
+                            f"on image {ann['image_id']!r}; a track appears once per frame")
+
+
 def check_video(doc: Any, source: str, *, is_gt: bool = True, dataset: bool = False) -> None:
     """Validate one decoded PoseTrack18 video; raise `DataError` naming `source`, the field, the value.
 
     Args:
-        doc: the decoded JSON.
+        doc: the decoded JSON, in the standard joint order (`in_standard_order`).
         source: names the video in messages (a file path, or ``video 'name' (ground truth)``).
-        is_gt: ground truth needs ``images``; predictions may omit it.
+        is_gt: ground truth needs ``images``; predictions may omit it (or list none), and are then
+            paired with the ground truth by ``image_id`` alone.
         dataset: also require what the training loader reads: ``file_name`` per image, integer ids
-            (``3.0`` is refused), ``track_id`` per person, finite keypoints, and every annotation's
-            ``image_id`` listed in ``images``.
+            (``3.0`` is refused), unique ``frame_id``s, ``track_id`` per person, finite keypoints.
 
     Example:
         >>> check_video({"images": [{"id": 1}], "annotations": [{"image_id": 1, "keypoints": []}]}, "v")
@@ -194,13 +314,18 @@ def check_video(doc: Any, source: str, *, is_gt: bool = True, dataset: bool = Fa
             raise DataError(f"{source}: field {field!r} is missing")
         if not isinstance(doc[field], list):
             raise DataError(f"{source}: field {field!r} must be a list, got {type(doc[field]).__name__}")
-    image_ids = {_check_image(img, f"{source}: images[{i}]", dataset) for i, img in enumerate(doc.get("images") or [])}
+    images = doc.get("images") or []
+    image_ids = {_check_image(img, f"{source}: images[{i}]", dataset) for i, img in enumerate(images)}
+    _check_one_video(images, source, dataset)
+    listed = image_ids if (images or is_gt) else None
     for i, ann in enumerate(doc["annotations"]):
-        _check_annotation(ann, f"{source}: annotations[{i}]", dataset, image_ids)
+        _check_annotation(ann, f"{source}: annotations[{i}]", dataset, listed)
+    if dataset or not is_gt:
+        _check_tracks(doc["annotations"], source)
 
 
 __all__ = [
     "CATEGORIES", "COLUMNS", "EVAL_JOINT_NAMES", "EVAL_SLOTS", "FLIP_PAIRS", "GROUPS", "KEYPOINT_NAMES",
-    "NUM_KEYPOINTS", "SKELETON", "UNLABELLED_SLOTS", "check_video", "integer", "numbers", "read_video_file",
-    "video_files",
+    "MIN_SCORE", "NUM_KEYPOINTS", "POSETRACK_JOINTS", "SKELETON", "UNLABELLED_SLOTS", "check_video",
+    "declared_slots", "in_standard_order", "integer", "numbers", "read_video_file", "video_files",
 ]

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[Callable, Callable | None]] = {
     "data": (model_commands.add_data, None),
     "data synth": (model_commands.add_synth, model_commands.cmd_synth),
     "data check": (model_commands.add_check, model_commands.cmd_check),
+    "data convert": (model_commands.add_convert, model_commands.cmd_convert),
     "eval": (model_commands.add_eval, model_commands.cmd_eval),
     "train": (model_commands.add_train, model_commands.cmd_train),
     "run": (sweep_commands.add_run, sweep_commands.cmd_run),

@@ -24,8 +24,10 @@ def test_synth_then_check(tmp_path, capsys):
     assert main(["data", "check", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{out}: OK"
-    assert lines[2].split() == ["videos", "4", "2"] and lines[3].split() == ["frames", "48", "24"]
-    assert lines[4].split() == ["labelled_frames", "48", "12"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:] if line.strip()}
+    assert rows["layout"] == ["2018", "2018"] and rows["labelled"] == ["yes", "yes"]
+    assert rows["videos"] == ["4", "2"] and rows["frames"] == ["48", "24"]
+    assert rows["labelled_frames"] == ["48", "12"]
     assert main(["data", "check", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["val"]["joints"]["left_ear"] == 0 and stats["val"]["joints"]["nose"] == stats["val"]["people"]

@@ -93,7 +93,9 @@ def test_oks_ap_edge_cases(capsys):
     assert evaluate(gt_videos, {})["oks_ap"] == 0.0  # positives but no detections
     no_pos = {"v": {"images": [{"id": 1}], "annotations": [
         {"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 5, 5]}]}}
-    assert math.isnan(evaluate(no_pos, pred_videos)["oks_ap"])
+    on_frame_1 = {"v": {"annotations": [{k: v for k, v in a.items() if k != "track_id"} | {"image_id": 1}
+                                        for a in pred_videos["v"]["annotations"]]}}
+    assert math.isnan(evaluate(no_pos, on_frame_1)["oks_ap"])
     assert capsys.readouterr().out == ""  # pycocotools' progress prints are swallowed
 
 

@@ -6,7 +6,8 @@ resolution times `CACHE_MARGIN` (so scale/rotation augmentation, applied at load
 crop, rarely runs out of context). A JSON sidecar records its sha256; a damaged file (wrong size or
 checksum) is detected on open and rebuilt with a warning.
 
-Key = sha256 of (dataset fingerprint, split, input size, delta, margin, box enlargement, format).
+Key = sha256 of (dataset fingerprint, split, input size, delta, margin, box enlargement, format, and
+the loader's `LOADER_FORMAT`: how the same annotation bytes are read into samples).
 The dataset fingerprint hashes every annotation JSON's bytes and each image's (name, size): cheap
 on a real PoseTrack18 copy, and it changes whenever the data changes.
 
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from tipsd.model.data.geometry import BOX_ENLARGE, box_center_size, crop_affine, warp
-from tipsd.model.data.posetrack import Sample, frame_order, person_box, split_dirs
+from tipsd.model.data.posetrack import LOADER_FORMAT, Sample, frame_order, person_box, split_dirs
 from tipsd.model.data.resolve import cache_root, file_lock
 from tipsd.model.errors import DataError
 
@@ -139,7 +140,8 @@ def load_or_build(root: str | Path, split: str, videos: list[dict], samples: lis
     root = Path(root)
     hc, wc = cache_shape(input_size)
     key_doc = dict(fingerprint=dataset_fingerprint(root, split), split=split, input_size=list(input_size),
-                   delta=delta, margin=CACHE_MARGIN, enlarge=enlarge, format=CACHE_FORMAT, n=len(samples))
+                   delta=delta, margin=CACHE_MARGIN, enlarge=enlarge, format=CACHE_FORMAT, n=len(samples),
+                   loader=LOADER_FORMAT)
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:24]
     folder = cache_root(cache_dir) / "crops"
     npy, meta = folder / f"{split}-{input_size[0]}x{input_size[1]}-{key}.npy", folder / f"{split}-{key}.json"

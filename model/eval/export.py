@@ -1,11 +1,15 @@
-"""PoseTrack18 JSON files: write predictions in the layout poseval reads, read a folder of videos
-(the format itself: `tipsd.model.posetrack18`).
+"""PoseTrack JSON files: write predictions (or any videos) in either layout poseval reads, read a
+folder of videos, convert a folder between layouts (the formats: `tipsd.model.posetrack18`,
+`tipsd.model.posetrack17`).
 
-poseval (py/convert.py, ``Video.from_new``) needs per video: ``images`` (with ``id`` and
-``file_name``, in GT order), ``annotations`` (``image_id``, ``track_id``, ``keypoints`` as 17
-x, y, score triplets, ``scores`` per joint; ``score`` per person is kept) and ``categories`` with
-exactly one ``person`` category listing the 17 keypoint names. `write_predictions` adds the
+PoseTrack18 layout: poseval (py/convert.py, ``Video.from_new``) needs per video: ``images`` (with
+``id`` and ``file_name``, in GT order), ``annotations`` (``image_id``, ``track_id``, ``keypoints``
+as 17 x, y, score triplets, ``scores`` per joint; ``score`` per person is kept) and ``categories``
+with exactly one ``person`` category listing the 17 keypoint names. `write_predictions` adds the
 category block and missing ``track_id`` / ``id`` fields; everything else is written as given.
+
+PoseTrack 2017 layout (``--layout 2017``): one ``annolist`` entry per image, in ``images`` order
+(poseval pairs frames by position), written by `tipsd.model.posetrack17.to_annolist`.
 """
 from __future__ import annotations
 
@@ -17,7 +21,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from tipsd.model.errors import DataError
-from tipsd.model.posetrack18 import CATEGORIES, NUM_KEYPOINTS, read_video_file, video_files
+from tipsd.model.posetrack17 import to_annolist
+from tipsd.model.posetrack18 import (
+    CATEGORIES, NUM_KEYPOINTS, check_video, in_standard_order, read_video_file, video_files,
+)
+from tipsd.model.posetrack_layout import LAYOUTS, as_posetrack18
 
 
 def _video_file(out_dir: Path, name: str) -> Path:
@@ -46,13 +54,50 @@ def with_poseval_fields(video: Mapping) -> dict:
     return out
 
 
-def write_predictions(pred_videos: Mapping[str, Mapping], out_dir: str | os.PathLike) -> list[Path]:
-    """Write one PoseTrack18 JSON per video, ``out_dir/<video>.json``, readable by poseval.
+def write_videos(videos: Mapping[str, Mapping], out_dir: str | os.PathLike, *, layout: str = "2018",
+                 predictions: bool = True) -> list[Path]:
+    """Write one JSON per video, ``out_dir/<video>.json``, in the PoseTrack18 or 2017 layout.
+
+    Args:
+        videos: ``{video_name: PoseTrack18 dict}``.
+        out_dir: created if missing.
+        layout: ``"2018"`` or ``"2017"``.
+        predictions: add the fields poseval needs of a prediction file (2018 layout).
+
+    Returns:
+        The written paths, in sorted video order.
+    """
+    if layout not in LAYOUTS:
+        raise DataError(f"layout {layout!r} is unknown; valid layouts: {', '.join(LAYOUTS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in sorted(videos):
+        path = _video_file(out, name)
+        video = videos[name]
+        if layout == "2017":
+            doc = to_annolist(in_standard_order(video, f"video {name!r}"), f"video {name!r}")
+        else:
+            doc = with_poseval_fields(video) if predictions else dict(video)
+        tmp = path.with_suffix(".json.tmp")
+        # Write then rename, so a crashed export never leaves a half file poseval would choke on.
+        with open(tmp, "w") as fh:
+            json.dump(doc, fh, default=_json_default)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def write_predictions(pred_videos: Mapping[str, Mapping], out_dir: str | os.PathLike,
+                      layout: str = "2018") -> list[Path]:
+    """Write one prediction JSON per video, ``out_dir/<video>.json``, readable by poseval.
 
     Args:
         pred_videos: ``{video_name: {"images": [...], "annotations": [...]}}``. Copy the GT
-            ``images`` list in (poseval pairs frames by position and maps file names to ids).
+            ``images`` list in (poseval pairs frames by position and maps file names to ids; the
+            2017 layout needs it).
         out_dir: created if missing.
+        layout: ``"2018"`` (default) or ``"2017"`` (``annolist``).
 
     Returns:
         The written paths, in sorted video order.
@@ -62,18 +107,33 @@ def write_predictions(pred_videos: Mapping[str, Mapping], out_dir: str | os.Path
         ... # doctest: +SKIP
         [PosixPath('preds/000342_mpii_test.json')]
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in sorted(pred_videos):
-        path = _video_file(out, name)
-        tmp = path.with_suffix(".json.tmp")
-        # Write then rename, so a crashed export never leaves a half file poseval would choke on.
-        with open(tmp, "w") as fh:
-            json.dump(with_poseval_fields(pred_videos[name]), fh, default=_json_default)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    return write_videos(pred_videos, out_dir, layout=layout, predictions=True)
+
+
+def convert_folder(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, layout: str,
+                   predictions: bool = False) -> list[Path]:
+    """Read every video file of a folder (either layout), check it, and write it in `layout`.
+
+    Args:
+        src_dir: folder of ``*.json`` video files.
+        out_dir: where the converted files go (same names).
+        layout: ``"2017"`` or ``"2018"``.
+        predictions: the files are predictions (2017: scores kept, no head boxes needed).
+
+    Returns:
+        The written paths.
+    """
+    if layout not in LAYOUTS:
+        raise DataError(f"layout {layout!r} is unknown; valid layouts: {', '.join(LAYOUTS)}")
+    videos = {}
+    for name, path in video_files(src_dir).items():
+        video, _ = as_posetrack18(read_video_file(path), str(path), is_gt=not predictions)
+        if isinstance(video, Mapping) and "annotations" not in video and "images" in video:
+            check_video({**video, "annotations": []}, str(path), is_gt=not predictions)  # unlabelled
+        else:
+            check_video(video, str(path), is_gt=not predictions)
+        videos[name] = video
+    return write_videos(videos, out_dir, layout=layout, predictions=predictions)
 
 
 def _json_default(value):
@@ -143,4 +203,5 @@ def prediction_video(
     return {"images": [dict(im) for im in images], "annotations": anns}
 
 
-__all__ = ["load_video_dir", "prediction_video", "with_poseval_fields", "write_predictions"]
+__all__ = ["convert_folder", "load_video_dir", "prediction_video", "with_poseval_fields", "write_predictions",
+           "write_videos"]

@@ -1,7 +1,9 @@
-"""PoseTrack18 video dicts → per-frame numpy arrays (`People`, `Frame`) for the evaluators.
+"""PoseTrack video dicts → per-frame numpy arrays (`People`, `Frame`, `Video`) for the evaluators.
 
-The format, its keypoint layout and its validation live in `tipsd.model.posetrack18`; this module
-turns a checked video into arrays and holds the ignore-region geometry.
+A video comes in either release layout (PoseTrack18, or 2017's ``annolist``) and is read into the
+PoseTrack18 form with the joints in the standard slots (`tipsd.model.posetrack_layout`); the format,
+its keypoint layout and its validation live in `tipsd.model.posetrack18`. This module turns a
+checked video into arrays and holds the ignore-region geometry.
 
 "Labelled" follows poseval's PoseTrack18 → 17 converter (`convert.py`, ``Person.to_old``): a keypoint
 triplet is dropped only when it is exactly ``(0, 0, 0)``; any other triplet is a labelled GT joint
@@ -16,10 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from tipsd.model.errors import DataError
-from tipsd.model.posetrack18 import NUM_KEYPOINTS, UNLABELLED_SLOTS, check_video
-
-# poseval's score for a predicted joint that comes without one (eval_helpers.MIN_SCORE).
-MIN_SCORE = -9999.0
+from tipsd.model.posetrack18 import MIN_SCORE, NUM_KEYPOINTS, UNLABELLED_SLOTS, check_video
+from tipsd.model.posetrack_layout import as_posetrack18
 
 
 @dataclass
@@ -70,6 +70,26 @@ class Frame:
     ignore_regions: list[np.ndarray] = field(default_factory=list)
 
 
+@dataclass
+class Video:
+    """One parsed video file: its frames, and what pairing them with another file's may rely on.
+
+    Attributes:
+        frames: ``{image_id: Frame}`` in file order.
+        source: names the file in messages.
+        layout: ``"2017"`` or ``"2018"``.
+        lists_frames: the file lists its frames (``images`` / ``annolist``), so its frames have
+            positions; a prediction file without ``images`` is paired by ``image_id`` alone.
+        ids_from_positions: the image ids are positions in the file (the 2017 layout has no ids).
+    """
+
+    frames: dict[int, Frame]
+    source: str
+    layout: str = "2018"
+    lists_frames: bool = True
+    ids_from_positions: bool = False
+
+
 def _parse_people(anns: list[tuple[int, dict]], source: str, is_gt: bool) -> People:
     """Arrays for the (checked) annotations ``[(index in file, annotation), ...]`` of one image."""
     if not anns:
@@ -114,44 +134,43 @@ def _ignore_regions(image: Mapping) -> list[np.ndarray]:
             for rx, ry in zip(xs, ys)]
 
 
-def parse_video(data: Any, source: str, *, is_gt: bool) -> dict[int, Frame]:
-    """Validate one PoseTrack18 video dict (`tipsd.model.posetrack18.check_video`) and group its
-    people by image.
+def parse_video(data: Any, source: str, *, is_gt: bool) -> Video:
+    """Read one video dict of either layout (`tipsd.model.posetrack_layout.as_posetrack18`),
+    validate it (`tipsd.model.posetrack18.check_video`) and group its people by image.
 
     Args:
-        data: the decoded JSON (``{"images": [...], "annotations": [...]}``). Predictions may omit
-            ``images``; ground truth needs it (frame order and ignore regions come from it).
+        data: the decoded JSON: PoseTrack18 (``{"images": [...], "annotations": [...]}``) or 2017
+            (``{"annolist": [...]}``). Predictions may omit ``images``; ground truth needs it (frame
+            order and ignore regions come from it) and needs annotations (an unlabelled test-split
+            file cannot be scored).
         source: names the video in error messages (a file path or ``video 'name'``).
         is_gt: ground truth (needs ``bbox_head`` on people with labelled joints) or predictions.
 
     Returns:
-        ``{image_id: Frame}`` in the order of ``images`` (then of first appearance in
-        ``annotations`` for image ids not listed there).
+        The `Video`; its frames in the order of ``images`` (a prediction file without ``images``:
+        in order of first appearance in ``annotations``).
 
     Example:
-        >>> frames = parse_video({"images": [{"id": 1}], "annotations": []}, "v", is_gt=True)
-        >>> list(frames), len(frames[1].people)
-        ([1], 0)
+        >>> video = parse_video({"images": [{"id": 1}], "annotations": []}, "v", is_gt=True)
+        >>> list(video.frames), len(video.frames[1].people), video.layout
+        ([1], 0, '2018')
     """
+    data, layout = as_posetrack18(data, source, is_gt=is_gt)
+    if is_gt and isinstance(data, Mapping) and "annotations" not in data and "images" in data:
+        raise DataError(f"{source}: field 'annotations' is missing: an unlabelled file (a test split) "
+                        "cannot be the ground truth of a score")
     check_video(data, source, is_gt=is_gt)
     regions: dict[int, list[np.ndarray]] = {}
-    order: list[int] = []
     for image in data.get("images") or []:
-        image_id = int(image["id"])
-        if image_id not in regions:
-            order.append(image_id)
-        regions[image_id] = _ignore_regions(image)
-    by_image: dict[int, list[tuple[int, dict]]] = {}
+        regions[int(image["id"])] = _ignore_regions(image)
+    by_image: dict[int, list[tuple[int, dict]]] = {image_id: [] for image_id in regions}
     for i, ann in enumerate(data["annotations"]):
-        image_id = int(ann["image_id"])
-        if image_id not in regions and image_id not in by_image:
-            order.append(image_id)
-        by_image.setdefault(image_id, []).append((i, ann))
-    return {
-        image_id: Frame(image_id, _parse_people(by_image.get(image_id, []), source, is_gt),
-                        regions.get(image_id, []))
-        for image_id in order
+        by_image.setdefault(int(ann["image_id"]), []).append((i, ann))
+    frames = {
+        image_id: Frame(image_id, _parse_people(anns, source, is_gt), regions.get(image_id, []))
+        for image_id, anns in by_image.items()
     }
+    return Video(frames, source, layout, lists_frames=bool(regions), ids_from_positions=layout == "2017")
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -211,6 +230,6 @@ def drop_ignored(people: People, regions: list[np.ndarray]) -> People:
 
 
 __all__ = [
-    "Frame", "MIN_SCORE", "People", "drop_ignored", "empty_people", "outside_ignore", "parse_video",
+    "Frame", "MIN_SCORE", "People", "Video", "drop_ignored", "empty_people", "outside_ignore", "parse_video",
     "points_in_polygon",
 ]

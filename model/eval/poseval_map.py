@@ -35,9 +35,16 @@ loop transliteration of poseval's cleanupData / removeIgnoredPoints / assignGTmu
 VOCap fed the same frames (kept out of the repository; its ignore-region test was ours, so that
 test alone is checked only by the unit tests).
 
+Input (read upstream, `tipsd.model.eval.posetrack_json`): either release layout, joints mapped by
+the names in ``categories[0].keypoints`` and 2017 joint ids mapped as poseval's converter maps them
+(`tipsd.model.posetrack18`, `tipsd.model.posetrack17`).
+
 Deviations (deliberate, none changes a score on well-formed input):
-- Prediction frames are paired with GT frames by ``image_id``, not by position in the file
-  (poseval requires both files to list the same frames in the same order, where the two agree).
+- Prediction frames are paired with GT frames by ``image_id`` where every predicted id is a GT frame
+  of the video, else by position in the file as poseval (`tipsd.model.eval.evaluate.pair_video`).
+  The two agree where both files list the same frames in the same order; where a prediction file
+  lists them in another order, or only some of them, tipsd pairs them right and poseval would
+  mispair or refuse. Files that can be paired neither way are refused, never scored as 0.
 - Videos are concatenated in sorted-name order (poseval: ``glob`` order). This can only matter
   for exactly tied scores of one joint, whose relative order decides the interpolated curve.
 - Ignore-region containment is an even-odd test written here (poseval uses shapely); they agree
