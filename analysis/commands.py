@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tipsd.model.errors import TipsdError
-from tipsd.model.record import DEFAULT_STORAGE, GAMMA_NAMES
+from tipsd.model.record import DEFAULT_STORAGE, GAMMA_NAMES, masked_url
 
 
 class OutputError(TipsdError):
@@ -120,10 +120,16 @@ def cmd_heatmap(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from tipsd.analysis.readonly import is_writable
     from tipsd.analysis.report import write_report
 
+    upload = not args.no_upload
+    if upload and not is_writable(args.storage):
+        print(f"artifact upload skipped: storage {masked_url(args.storage)} is read-only "
+              "(the report files are written; --no-upload silences this)", file=sys.stderr)
+        upload = False
     rep = write_report(args.storage, args.study, args.output, metric=args.metric, artifact_dir=args.artifact_dir,
-                       upload=not args.no_upload, baseline=args.baseline)
+                       upload=upload, baseline=args.baseline)
     print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
           f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
     return 0
