@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tipsd.model.data.crop_cache import verify_image
 from tipsd.model.data.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from tipsd.model.data.posetrack import keypoint_array, load_split, split_dirs
 from tipsd.model.errors import DataError
@@ -43,6 +44,8 @@ def split_stats(root: str | Path, split: str, check_images: bool = True) -> dict
             if check_images and not (image_root / img["file_name"]).is_file():
                 raise DataError(f"image file {image_root / img['file_name']} is missing "
                                 f"(file_name of image {img['id']} in {video['_file']})")
+            if check_images:  # what training would refuse: 0-byte, truncated, not an image
+                verify_image(image_root / img["file_name"])
         tracks = set()
         for ann in video["annotations"]:
             if ann["image_id"] not in labelled:
@@ -62,7 +65,7 @@ def dataset_stats(root: str | Path, check_images: bool = True) -> dict[str, dict
 
     Args:
         root: dataset root.
-        check_images: also check that every image file exists.
+        check_images: also check that every image file exists and decodes.
 
     Returns:
         ``{split: split_stats(...)}``.
