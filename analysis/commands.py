@@ -124,8 +124,9 @@ def cmd_table(args) -> int:
         table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
                             where=_where(args), higher_is_better=higher)
         text = render_table(table, args.format, decimals=args.decimals)
-        _note_missing_cells(runs, all_runs)
     _emit(text, args.output)
+    if not args.joints:
+        _note_missing_cells(runs, all_runs)
     return 0
 
 

@@ -157,8 +157,11 @@ def _check_and_enable_wal(db: Path, url: str) -> None:
                 con.execute("PRAGMA journal_mode=WAL")
         finally:
             con.close()
-    except sqlite3.Error as err:
+    except sqlite3.OperationalError as err:
         raise StorageError(f"storage {shown(url)!r} is unreachable: {err}") from None
+    except sqlite3.DatabaseError as err:  # the file's content, not access to it
+        what = "is not a SQLite database" if "not a database" in str(err) else "is damaged"
+        raise StorageError(f"storage {shown(url)!r} {what} ({err}); restore it from a copy") from None
 
 
 # ---- retrying storage: ride out outages for [run] storage_retry_s ----------------------------------
