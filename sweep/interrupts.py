@@ -9,9 +9,11 @@ operations. Later signals are ignored: the process is already stopping, and a se
 `KeyboardInterrupt` raised inside the handler that records the interruption is what left trials
 RUNNING before.
 
-A worker process started by `tipsd run --workers N` ignores SIGINT (a Ctrl-C reaches the whole
-process group, and its parent forwards the stop as one SIGTERM) and receives SIGTERM when its
-parent dies (Linux), so no worker outlives its run.
+A worker process started by `tipsd run --workers N` ignores SIGINT from its first instruction on (it
+inherits SIG_IGN: a Ctrl-C reaches the whole process group, and a worker still importing torch must
+not die of it with a traceback); its parent forwards any stop as one SIGTERM, with the original
+signal's number in a shared value so that the trial's reason says what the user did. A worker
+receives SIGTERM when its parent dies (Linux), so no worker outlives its run.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import signal
 import threading
 from typing import Iterator
 
-_state = {"requested": "", "interruptible": False}
+_state: dict = {"requested": "", "interruptible": False, "parent_reason": None}
 
 
 def stop_requested() -> str:
@@ -38,7 +40,8 @@ def request_stop(name: str = "SIGINT") -> None:
 def _handler(signum, frame) -> None:  # noqa: ARG001 - signal API
     if _state["requested"]:
         return  # already stopping: a second signal must not interrupt the clean-up
-    _state["requested"] = signal.Signals(signum).name
+    forwarded = _state["parent_reason"].value if _state["parent_reason"] is not None else 0
+    _state["requested"] = signal.Signals(forwarded or signum).name
     if _state["interruptible"]:
         _state["interruptible"] = False
         raise KeyboardInterrupt
@@ -103,10 +106,12 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
-def child_setup() -> None:
-    """In a worker process: ignore SIGINT (the parent forwards a stop as SIGTERM), and get SIGTERM
-    when the parent dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the parent's exit is enough)."""
+def child_setup(parent_reason=None) -> None:
+    """In a worker process: ignore SIGINT (the parent forwards a stop as SIGTERM, and the number of
+    the signal it got in `parent_reason`, a shared ``multiprocessing.Value``), and get SIGTERM when
+    the parent dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the parent's exit is enough)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _state["parent_reason"] = parent_reason
     try:
         import ctypes
 
@@ -116,5 +121,19 @@ def child_setup() -> None:
         pass
 
 
-__all__ = ["check", "child_setup", "deferred", "installed", "interruptible", "request_stop", "stop_on_signals",
+@contextlib.contextmanager
+def children_ignore_sigint() -> Iterator[None]:
+    """Start child processes inside this block: they inherit SIGINT ignored (SIG_IGN survives exec),
+    so a Ctrl-C while they start up cannot kill them half-way. The parent's handler is back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+__all__ = ["check", "child_setup", "children_ignore_sigint", "deferred", "installed", "interruptible", "request_stop", "stop_on_signals",
            "stop_requested"]

@@ -160,11 +160,13 @@ def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dic
 
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch or DB state
     inbox = ctx.Queue()
+    reason = ctx.Value("i", 0, lock=False)  # the signal that stopped the parent, for the workers' reasons
     procs = [ctx.Process(target=_worker_process, name=f"tipsd-worker-{i}",
-                         args=(spec, storage_url, i, runtime, train_fn, version, inbox, os.getpid()))
+                         args=(spec, storage_url, i, runtime, train_fn, version, inbox, os.getpid(), reason))
              for i in range(workers)]
-    for p in procs:
-        p.start()
+    with interrupts.children_ignore_sigint():
+        for p in procs:
+            p.start()
     outcomes: list[Outcome] = []
     errors: list[tuple[str, int]] = []
     reported: set[int] = set()
@@ -183,6 +185,7 @@ def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dic
             errors.append((payload[0], payload[1]))
         if interrupts.stop_requested() and stop_deadline is None:
             stop_deadline = time.monotonic() + STOP_WAIT_S
+            reason.value = int(signal.Signals[interrupts.stop_requested()])
             for p in procs:
                 if p.is_alive():
                     _signal(p, signal.SIGTERM)
@@ -237,17 +240,17 @@ def _signal_name(number: int) -> str:
 
 
 def _worker_process(spec: StudySpec, storage_url: str, worker: int, runtime: dict[str, Any],
-                    train_fn: Callable | None, version: str, inbox, parent_pid: int) -> None:
+                    train_fn: Callable | None, version: str, inbox, parent_pid: int, reason) -> None:
     """Body of one local worker process: `worker_loop`, its lines and outcome sent to the parent."""
     from tipsd.model.record import scrub
     from tipsd.sweep.storage import SECRETS, shown
 
-    interrupts.child_setup()
+    interrupts.child_setup(reason)
     shown(storage_url)
     code = 0
     with interrupts.stop_on_signals((signal.SIGTERM,)):
-        if os.getppid() != parent_pid:  # the parent died before this process could ask to outlive it
-            interrupts.request_stop("SIGTERM")
+        if os.getppid() != parent_pid or reason.value:  # the parent died or stopped while this one started
+            interrupts.request_stop(signal.Signals(reason.value or signal.SIGTERM).name)
         try:
             worker_loop(spec, storage_url, worker=worker, runtime=runtime, train_fn=train_fn, version=version,
                         on_outcome=lambda out, line: inbox.put(("outcome", out, line)),
