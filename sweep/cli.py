@@ -136,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = None
 
     def say(text: str) -> None:
-        if debug:
-            traceback.print_exc()
+        if debug:  # the traceback too has every password masked
+            print(scrub(traceback.format_exc(), secrets + known_secrets()), file=sys.stderr, end="")
         print(scrub(text, secrets + known_secrets()), file=sys.stderr, flush=True)
 
     try:
