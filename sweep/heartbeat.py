@@ -71,6 +71,28 @@ def orphan_trial_ids(storage, study_id: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+def silent_running(storage, study_id: int, grace_s: float) -> int:
+    """How many of the study's RUNNING trials have had no heartbeat for over `grace_s` seconds, or
+    none at all (by the database's clock): their workers are gone, and the next `tipsd run` fails
+    them and re-runs their jobs. Reads only."""
+    from datetime import timedelta
+
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from optuna.trial import TrialState
+
+    with _create_scoped_session(storage.scoped_session) as session:
+        now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+        rows = (session.query(models.TrialHeartbeatModel.heartbeat)
+                .select_from(models.TrialModel)
+                .outerjoin(models.TrialHeartbeatModel,
+                           models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING)
+                .all())
+    return sum(1 for (beat,) in rows if beat is None or now - beat > timedelta(seconds=grace_s))
+
+
 def fail_stale(study, storage) -> None:
     """Fail the trials of dead workers: give each RUNNING trial without any heartbeat its first beat
     (so it can go stale), then fail every trial silent for ``grace_s`` (Optuna's check).
@@ -98,4 +120,4 @@ def fail_stale(study, storage) -> None:
     optuna.storages.fail_stale_trials(study)
 
 
-__all__ = ["Heartbeat", "fail_stale", "orphan_trial_ids"]
+__all__ = ["Heartbeat", "fail_stale", "orphan_trial_ids", "silent_running"]

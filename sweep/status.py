@@ -16,6 +16,8 @@ class StudyStatus:
         states: trial state name -> count (all trials, duplicates included).
         done, total: settled-as-done jobs and jobs aimed for (tipsd studies; 0/0 otherwise).
         exhausted: jobs given up after repeated failures.
+        silent: RUNNING trials without a heartbeat for over the study's ``grace_s`` (their workers
+            are gone; the next `tipsd run` re-runs them).
         lost: tries whose worker died from outside (failed by the heartbeat check, re-run, not
             counted as failures).
         duplicates: trials that lost a claim race (not counted as runs).
@@ -31,6 +33,7 @@ class StudyStatus:
     total: int = 0
     exhausted: int = 0
     running: int = 0
+    silent: int = 0
     lost: int = 0
     duplicates: int = 0
     best_value: float | None = None
@@ -48,6 +51,7 @@ def study_status(storage) -> list[StudyStatus]:
     import optuna
     from optuna.trial import TrialState
 
+    from tipsd.sweep.heartbeat import silent_running
     from tipsd.sweep.jobs import ledger, retry_from
     from tipsd.sweep.spec import SpecError, parse_spec
 
@@ -67,10 +71,13 @@ def study_status(storage) -> list[StudyStatus]:
         raw = study.user_attrs.get("tipsd.spec")
         if raw:
             try:
-                led = ledger(parse_spec(raw, f"study {name}"), trials, retry_from(study))
+                spec = parse_spec(raw, f"study {name}")
+                led = ledger(spec, trials, retry_from(study))
                 st.done, st.total, st.exhausted, st.running = len(led.done), led.total, len(led.exhausted), \
                     len(led.running)
                 st.lost = sum(led.lost.values())
+                if st.running and hasattr(storage, "scoped_session"):
+                    st.silent = silent_running(storage, study._study_id, spec.run["grace_s"])
             except SpecError:  # a spec from another tipsd version: show counts only
                 pass
         complete = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
@@ -96,7 +103,8 @@ def format_status(rows: list[StudyStatus], url: str) -> str:
         lines.append(f"{st.name} ({st.sampler or 'not a tipsd study'}): {states}")
         if st.total:
             pct = 100.0 * st.done / st.total
-            lines.append(f"  runs: {st.done}/{st.total} done ({pct:.0f}%), {st.running} running, "
+            silent = f" ({st.silent} silent: worker gone, re-run by the next `tipsd run`)" if st.silent else ""
+            lines.append(f"  runs: {st.done}/{st.total} done ({pct:.0f}%), {st.running} running{silent}, "
                          f"{st.exhausted} given up, {st.duplicates} duplicate claims ignored"
                          + (f", {st.lost} lost to stopped workers and re-run" if st.lost else ""))
         if st.best_value is not None:

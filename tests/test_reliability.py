@@ -46,12 +46,14 @@ def _complete_jobs(trials):
 
 # ---- 1. a claim killed between its two writes: the orphan is failed, the study completes ------------
 
-def test_stuck_running_trial_case_completes(tmp_path, watchdog):
+def test_stuck_running_trial_case_completes(tmp_path, watchdog, capsys):
     """tests/cases/stuck-running-trial.sqlite3: RUNNING trial without heartbeat and a job 'given up'
     after three kills; right: both re-run, every (cell, seed) COMPLETE exactly once, nothing RUNNING."""
     db = tmp_path / "k.db"
     shutil.copy(CASES / "stuck-running-trial.sqlite3", db)
     url = f"sqlite:///{db}"
+    assert main(["status", "--storage", url]) == 0
+    assert "1 running (1 silent: worker gone, re-run by the next `tipsd run`), 0 given up" in capsys.readouterr().out
     study_file = write_study(tmp_path, "smoke", (ROOT / "studies" / "smoke.toml").read_text() + FAST_RUN)
     lines = []
     report = run_study(load_spec(study_file), url, train_fn=fake_train, progress=False, say=lines.append)
@@ -62,6 +64,8 @@ def test_stuck_running_trial_case_completes(tmp_path, watchdog):
     assert len(jobs) == 8 and len(set(jobs)) == 8
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert len(report.outcomes) == 2  # the orphan's job and the wrongly given-up one
+    assert main(["status", "--storage", url]) == 0
+    assert "runs: 8/8 done (100%), 0 running, 0 given up" in capsys.readouterr().out
 
 
 def test_orphan_without_heartbeat_gets_one_then_goes_stale(tmp_path):
