@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -84,15 +83,3 @@ class PgServer:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
-def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
-    """Poll `predicate()` until it is true or `timeout` seconds pass; exceptions count as false."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:  # noqa: BLE001 - the storage may not exist yet
-            pass
-        time.sleep(interval)
-    return False

@@ -53,6 +53,16 @@ def _outage(pg, url: str, name: str) -> dict[int, float]:
     return before
 
 
+def _nothing_lost(url: str, before: dict[int, float], name: str = "o"):
+    """Every run that had finished before the outage is still COMPLETE with its value; the study is
+    complete, each (cell, seed) once, nothing RUNNING. Returns the tally."""
+    after = _finished(url, name)
+    assert all(after.get(n) == v for n, v in before.items()), "a finished run was lost"
+    t = tally(url, name)
+    assert len(t.complete_jobs) == 32 and t.double_counted == 0 and t.running == 0
+    return t
+
+
 def test_workers_survive_a_15_s_database_restart(tmp_path):
     with pg_server.PgServer() as pg:
         study, procs = _start_runs(tmp_path, pg, retry_s=120, n=3)
@@ -66,10 +76,7 @@ def test_workers_survive_a_15_s_database_restart(tmp_path):
         assert codes == [0, 0, 0], outs
         assert all("Traceback" not in out for out in outs)
         assert any("unreachable" in out and "reachable again after" in out for out in outs), outs
-        after = _finished(pg.url, "o")
-        assert all(after.get(n) == v for n, v in before.items()), "a finished run was lost"
-        t = tally(pg.url, "o")
-        assert len(t.complete_jobs) == 32 and t.double_counted == 0 and t.running == 0
+        t = _nothing_lost(pg.url, before)
         record_figures("outage", case="survived", outage_s=OUTAGE_S, storage_retry_s=120, processes=3,
                        exit_codes=codes, finished_before=len(before), finished_lost=0, runs=32,
                        complete_once=len(t.complete_jobs), double_counted=0, left_running=0,
@@ -97,10 +104,7 @@ def test_an_outage_past_storage_retry_s_is_one_line_then_a_run_completes(tmp_pat
         clean = start(["run", str(study), "--storage", pg.url, "--no-progress"],
                       tipsd_env(Path(os.environ["TIPSD_CACHE_DIR"])), tmp_path / "clean.log")
         assert clean.wait(timeout=900) == 0, clean.output()[-3000:]
-        after = _finished(pg.url, "o")
-        assert all(after.get(n) == v for n, v in before.items()), "a finished run was lost"
-        t = tally(pg.url, "o")
-        assert len(t.complete_jobs) == 32 and t.double_counted == 0 and t.running == 0
+        t = _nothing_lost(pg.url, before)
         record_figures("outage", case="past storage_retry_s", outage_s=OUTAGE_S, storage_retry_s=5, processes=2,
                        exit_codes=codes, finished_before=len(before), finished_lost=0, runs=32,
                        complete_once=len(t.complete_jobs), double_counted=0, left_running=0,
