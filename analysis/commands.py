@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tipsd.model.errors import TipsdError
-from tipsd.model.record import DEFAULT_STORAGE, GAMMA_NAMES
+from tipsd.model.record import DEFAULT_STORAGE, GAMMA_NAMES, masked_url
 
 
 class OutputError(TipsdError):
@@ -75,10 +75,49 @@ def _where(args) -> dict[str, float]:
     return out
 
 
+def _check_axes(args, all_runs) -> None:
+    """An axis asked for (--rows/--cols/--blocks) must be a weight the study varies: a constant one
+    gives a table of one row or column that looks complete and says nothing."""
+    from tipsd.analysis.runs import AnalysisError
+    from tipsd.analysis.tables import fmt_value, varying_weights
+
+    counted = all_runs[all_runs["state"] != "RUNNING"]
+    varies = varying_weights(counted)
+    for flag in ("rows", "cols", "blocks"):
+        name = getattr(args, flag, None)
+        if name and name not in varies:
+            values = sorted({float(v) for v in counted[name].dropna()}) if name in counted else []
+            held = f"{fmt_value(values[0])} in every run" if len(values) == 1 else "not recorded"
+            raise AnalysisError(f"--{flag} {name}: study '{args.study}' does not vary {name} ({held}); "
+                                f"it varies {', '.join(varies) or 'no weight'}")
+
+
+def _note_missing_cells(runs, all_runs) -> None:
+    """One line on stderr per cell of the study that has no finished run, saying what its runs did
+    (a diverged cell is a result: the table shows '–' there)."""
+    from tipsd.analysis.tables import fmt_value, varying_weights
+
+    varies = varying_weights(all_runs)
+    if not varies or "cell" not in all_runs:
+        return
+    finished = set(runs["cell"]) if "cell" in runs else set()
+    for cell, group in all_runs[all_runs["state"] != "COMPLETE"].groupby("cell", sort=True):
+        if cell in finished:
+            continue
+        first = group.iloc[0]
+        where = " ".join(f"{g}={fmt_value(first[g])}" for g in varies)
+        diverged = int(group["diverged"].fillna(False).astype(bool).sum()) if "diverged" in group else 0
+        states = group["state"].value_counts().to_dict()
+        what = (f"{diverged} run{'s' if diverged != 1 else ''} diverged (NaN/Inf)" if diverged
+                else ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+        print(f"note: cell {where} has no finished run: {what}", file=sys.stderr)
+
+
 def cmd_table(args) -> int:
     from tipsd.analysis.tables import build_table, joint_table, render_frame, render_table
 
-    _, _, runs, _, col, higher = _load(args)
+    _, _, runs, all_runs, col, higher = _load(args)
+    _check_axes(args, all_runs)
     if args.joints:
         text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
     else:
@@ -86,6 +125,8 @@ def cmd_table(args) -> int:
                             where=_where(args), higher_is_better=higher)
         text = render_table(table, args.format, decimals=args.decimals)
     _emit(text, args.output)
+    if not args.joints:
+        _note_missing_cells(runs, all_runs)
     return 0
 
 
@@ -110,7 +151,8 @@ def cmd_heatmap(args) -> int:
     from tipsd.analysis.heatmap import save_heatmap
     from tipsd.analysis.tables import build_table
 
-    _, info, runs, _, col, higher = _load(args)
+    _, info, runs, all_runs, col, higher = _load(args)
+    _check_axes(args, all_runs)
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
                         where=_where(args), higher_is_better=higher)
     title = info.metric if col == "value" else col
@@ -120,10 +162,16 @@ def cmd_heatmap(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from tipsd.analysis.readonly import is_writable
     from tipsd.analysis.report import write_report
 
+    upload = not args.no_upload
+    if upload and not is_writable(args.storage):
+        print(f"artifact upload skipped: storage {masked_url(args.storage)} is read-only "
+              "(the report files are written; --no-upload silences this)", file=sys.stderr)
+        upload = False
     rep = write_report(args.storage, args.study, args.output, metric=args.metric, artifact_dir=args.artifact_dir,
-                       upload=not args.no_upload, baseline=args.baseline)
+                       upload=upload, baseline=args.baseline)
     print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
           f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ from tipsd.analysis.runs import (
 )
 from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
 from tipsd.analysis.text_tables import frame_rows, markdown_table
-from tipsd.model.record import GAMMA_NAMES, METRIC
+from tipsd.model.record import GAMMA_NAMES, METRIC, masked_url
 
 
 @dataclass
@@ -176,6 +176,8 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
             md.append(render_comparison(comparison, decimals=2, level=3))
 
     spec = attrs.get("tipsd.spec")
+    if isinstance(spec, dict) and "storage" in spec:  # stored by an older tipsd; may hold a password
+        spec = {**spec, "storage": masked_url(spec["storage"])}
     if spec is not None:
         md += ["## Study spec", "", f"spec hash: `{attrs.get('tipsd.spec_hash', '–')}`", "", "```json",
                json.dumps(spec, indent=2, sort_keys=True, default=str), "```", ""]
@@ -224,6 +226,7 @@ def write_report(
     html_path.write_text(markdown_to_html(text, title=f"tipsd report: {study_name}"), encoding="utf-8")
     ids: list[str] = []
     if upload and figures:
+        import optuna
         from optuna.artifacts import upload_artifact
 
         from tipsd.analysis.artifacts import artifact_store
@@ -231,6 +234,8 @@ def write_report(
         if not isinstance(storage, str) and artifact_dir is None:
             artifact_dir = "tipsd-artifacts"
         store = artifact_store(storage if isinstance(storage, str) else "", artifact_dir)
+        # The study as read is opened read-only (tipsd.analysis.readonly); uploading writes to it.
+        target = optuna.load_study(study_name=study_name, storage=storage) if isinstance(storage, str) else study
         for fig in figures:
-            ids.append(upload_artifact(artifact_store=store, file_path=str(fig), study_or_trial=study))
+            ids.append(upload_artifact(artifact_store=store, file_path=str(fig), study_or_trial=target))
     return Report(md_path, html_path, figures, ids)

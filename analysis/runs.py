@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tipsd.model.errors import TipsdError
-from tipsd.model.record import GAMMA_NAMES, LOSS, RESULT_PREFIXES, sqlite_path, stored_float
+from tipsd.model.record import GAMMA_NAMES, LOSS, RESULT_PREFIXES, masked_url, sqlite_path, stored_float
 
 _RDB_PREFIXES = ("sqlite:", "postgresql", "postgres:", "mysql")
 _BASE_COLUMNS = ("study", "number", "state", *GAMMA_NAMES, "seed", "value")
@@ -68,18 +68,43 @@ def _check_storage(storage: Any) -> None:
     # Opening a missing SQLite file would silently create an empty database: refuse instead.
     path = sqlite_path(storage)
     if path is not None and not Path(path).exists():
-        raise AnalysisError(f"storage file '{path}' does not exist (from --storage {storage})")
+        raise AnalysisError(f"storage file '{path}' does not exist (from --storage {masked_url(storage)})")
+
+
+def _reader(storage: Any) -> Any:
+    """A storage URL opened for reading only (`tipsd.analysis.readonly`); a storage object as it is."""
+    from tipsd.analysis.readonly import open_readonly
+
+    if not is_rdb_url(storage):
+        return storage
+    path = sqlite_path(storage)
+    key = (storage, Path(path).stat().st_ino if path and Path(path).exists() else None)
+    if key not in _READERS:
+        while len(_READERS) >= 4:  # a few, not one per URL ever read (long test sessions)
+            _READERS.pop(next(iter(_READERS))).engine.dispose()
+        _READERS[key] = open_readonly(storage)
+    return _READERS[key]
+
+
+# The storages this process last opened for reading, by URL and file (a command reads one storage
+# several times; a file replaced under the same name is opened anew).
+_READERS: dict[tuple[str, Any], Any] = {}
 
 
 def study_names(storage: Any) -> list[str]:
     """Names of the studies in `storage` (a URL or an Optuna storage object), sorted."""
     import optuna
 
+    from tipsd.analysis.readonly import ReadError
+
     _check_storage(storage)
     try:
-        return sorted(optuna.study.get_all_study_names(storage=storage))
+        return sorted(optuna.study.get_all_study_names(storage=_reader(storage)))
+    except ReadError:
+        raise
     except Exception as err:  # bad URL, missing driver, unreachable server
-        raise AnalysisError(f"cannot open storage '{storage}': {str(err).splitlines()[0]}") from None
+        raise AnalysisError(f"cannot open storage '{masked_url(storage)}': "
+                            f"{masked_url(str(err).splitlines()[0] if str(err) else type(err).__name__)}") from None
 
 
 def load_study(storage: Any, name: str):
@@ -93,9 +118,9 @@ def load_study(storage: Any, name: str):
     names = study_names(storage)
     if name not in names:
         listing = ", ".join(names) if names else "none"
-        raise AnalysisError(f"study '{name}' not found in {storage}; studies there: {listing}")
+        raise AnalysisError(f"study '{name}' not found in {masked_url(storage)}; studies there: {listing}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=name, storage=storage)
+    return optuna.load_study(study_name=name, storage=_reader(storage))
 
 
 def study_info(study, frame: pd.DataFrame | None = None) -> StudyInfo:
@@ -175,7 +200,9 @@ def _raw_sql(url: str, names: list[str]) -> pd.DataFrame:
     import sqlalchemy as sa
     from optuna.distributions import json_to_distribution
 
-    engine = sa.create_engine(url)
+    from tipsd.analysis.readonly import reader_engine_kwargs
+
+    engine = sa.create_engine(url, **reader_engine_kwargs(url))
     try:
         with engine.connect() as conn:
             ids = pd.DataFrame(

@@ -13,6 +13,7 @@ Pure Python (imports neither torch nor numpy), so every reader can import it. It
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 
 from tipsd.model.config import GAMMA_NAMES, LOSS_NAMES
@@ -135,8 +136,53 @@ def sqlite_path(url: Any) -> str | None:
     return path if path not in ("", ":memory:") else None
 
 
+# ``scheme://user:PASSWORD@host…``: the password is everything up to the last "@" (SQLAlchemy stops at
+# the first, so this masks at least as much); ``?password=…`` in the query string too.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^\s:/@'\"]*:)([^\s'\"]*)(@[^\s@'\"]*)")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)([^&\s'\"]*)")
+MASK = "***"
+
+
+def url_password(url: Any) -> str:
+    """The password written in a storage URL ("" if none).
+
+    Example:
+        >>> url_password("postgresql+psycopg://me:s3cret@db/tipsd"), url_password("sqlite:///tipsd.db")
+        ('s3cret', '')
+    """
+    if not isinstance(url, str):
+        return ""
+    m = _URL_PASSWORD.search(url) or _QUERY_PASSWORD.search(url)
+    return m.group(2) if m else ""
+
+
+def masked_url(url: Any) -> str:
+    """A storage URL as tipsd prints it: any password replaced by ``***``.
+
+    Example:
+        >>> masked_url("postgresql+psycopg://me:s3cret@db:5432/tipsd?password=x")
+        'postgresql+psycopg://me:***@db:5432/tipsd?password=***'
+    """
+    return scrub(str(url))
+
+
+def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with the password of every URL in it, and each of `secrets`, replaced by ``***``.
+
+    Example:
+        >>> scrub("cannot reach 'postgresql://u:pw@h/db' (pw)", ("pw",))
+        "cannot reach 'postgresql://u:***@h/db' (***)"
+    """
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    text = _QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
+    for secret in secrets:
+        if secret and secret != MASK:
+            text = text.replace(secret, MASK)
+    return text
+
+
 __all__ = [
-    "DEFAULT_STORAGE", "GAMMA_NAMES", "JOINT", "LOSS", "LOSS_NAMES", "MAP_COLUMNS", "METRIC", "METRIC_NAMES",
+    "DEFAULT_STORAGE", "MASK", "masked_url", "scrub", "url_password", "GAMMA_NAMES", "JOINT", "LOSS", "LOSS_NAMES", "MAP_COLUMNS", "METRIC", "METRIC_NAMES",
     "RESULT_PREFIXES", "cell_key", "job_key", "number_text", "prefixed", "result_attrs", "run_attrs", "sqlite_path",
     "storable", "stored_float",
 ]

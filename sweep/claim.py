@@ -5,10 +5,16 @@ Grid and replicate jobs become a trial with their params and attributes in one w
 number orders competing claims: a claim that sees an earlier live or settled trial of the same job
 marks itself ``duplicate_of`` and is finished as FAIL. The ledger (`tipsd.sweep.jobs`) ignores such
 trials, so any number of workers on any machines agree on what is done.
+
+The trial's first heartbeat is the claim's second write. A worker killed between the two leaves a
+RUNNING trial without a heartbeat; `tipsd.sweep.heartbeat.fail_stale` gives it one, so it is failed
+``grace_s`` later like any other dead worker's trial (`TIPSD_KILL_AT=claim` kills a worker exactly
+there, for the kill suite).
 """
 from __future__ import annotations
 
 from tipsd.model.record import run_attrs
+from tipsd.sweep.faults import kill_point
 from tipsd.sweep.jobs import Job, is_counted
 from tipsd.sweep.samplers import suggest_gammas
 from tipsd.sweep.spec import StudySpec
@@ -28,6 +34,8 @@ def claim(study, spec: StudySpec, job: Job, version: str):
 
     if job.new_sample:
         trial = study.ask()
+        if study._storage.get_heartbeat_interval():
+            study._storage.record_heartbeat(trial._trial_id)  # before the next writes (see above)
         gammas = suggest_gammas(trial, spec)
         job = Job(gammas=gammas, seed=spec.seeds[0], params=dict(trial.params), new_sample=True)
         for key, value in run_attrs(job.gammas, job.seed, preset=spec.preset, version=version).items():
@@ -40,6 +48,7 @@ def claim(study, spec: StudySpec, job: Job, version: str):
         # does, in one transaction (study._storage/_study_id are the study's own handles).
         trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
         trial = optuna.trial.Trial(study, trial_id)
+    kill_point("claim")
     if study._storage.get_heartbeat_interval():
         # Optuna's stale check only fails trials that have a heartbeat: beat at once, so a worker
         # killed between this claim and the start of training still leaves a trial that is failed.

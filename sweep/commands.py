@@ -19,6 +19,23 @@ class RunError(TipsdError):
     exit_code = 1
 
 
+class Interrupted(TipsdError):
+    """The run was stopped by Ctrl-C or SIGTERM (exit code 130, as a shell reports SIGINT)."""
+
+    exit_code = 130
+
+
+def _port(text: str) -> int:
+    """``--port``: an integer from 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a TCP port (an integer from 1 to 65535)")
+    return value
+
+
 def add_run(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd run``: its options."""
     p = subparsers.add_parser(
@@ -34,6 +51,8 @@ def add_run(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="give runs that were given up a fresh max_retries budget (after fixing the cause)")
     return p
 
 
@@ -56,7 +75,7 @@ def add_dashboard(subparsers, name: str) -> argparse.ArgumentParser:
                     f"\n\nexample:\n  tipsd dashboard --storage {DEFAULT_STORAGE} --port 8080")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
     p.add_argument("--artifact-dir", default=None,
                    help="artifact folder (default: next to the SQLite file, see tipsd report)")
     return p
@@ -66,40 +85,53 @@ def cmd_run(args) -> int:
     """Handler of ``tipsd run``: validate everything, then run the study; 1 if jobs were given up."""
     from tipsd.sweep.runner import run_study
     from tipsd.sweep.spec import load_spec
-    from tipsd.sweep.storage import StorageError, resolve_url
+    from tipsd.sweep.storage import StorageError, resolve_url, shown
 
     if args.workers < 1:
         raise UsageError(f"tipsd run: error: --workers {args.workers}: expected an integer >= 1")
     spec = load_spec(args.study, preset=args.preset)
-    if args.device:
-        from tipsd.model.config import make_config
-
-        make_config(spec.preset, {"device": args.device})  # a bad device is a ConfigError now, exit 2
+    check_device(spec, args.device)
     url = resolve_url(args.storage, spec)
     try:
         report = run_study(spec, url, workers=args.workers, device=args.device, version=version(),
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, retry_failed=args.retry_failed)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; every run in progress was marked interrupted and is redone by the "
+                          f"next `tipsd run {args.study}`") from None
     except StorageError as err:
         if args.storage or not spec.storage:
             raise
-        raise StorageError(f"{spec.path}: storage = {url!r}: {err}") from None
+        raise type(err)(f"{spec.path}: storage = {shown(url)!r}: {err}") from None
     led = report.ledger
     print(f"{spec.name}: {len(led.done)}/{led.total} runs done, {len(led.exhausted)} given up, "
-          f"{len(report.outcomes)} trials this session in {report.wall_s:.0f} s ({url})")
+          f"{len(report.outcomes)} trials this session in {report.wall_s:.0f} s ({shown(url)})")
     if led.exhausted:
         raise RunError(f"{len(led.exhausted)} runs failed {spec.run['max_retries'] + 1} times and were "
-                       f"given up (first: {led.exhausted[0]}); see `tipsd status` and each trial's fail_reason")
+                       f"given up (first: {led.exhausted[0]}); see `tipsd status` and each trial's fail_reason, "
+                       f"fix the cause, then `tipsd run {args.study} --retry-failed`")
     return 0
+
+
+def check_device(spec, device: str | None) -> None:
+    """Refuse a training device this machine does not have (``--device`` or the study's ``device``
+    override) before anything is stored: otherwise every trial would fail on it."""
+    from tipsd.model.config import make_config
+
+    cfg = make_config(spec.preset, {**spec.overrides, **({"device": device} if device else {})})
+    if cfg.device.startswith("cuda"):
+        from tipsd.model.train import select_device
+
+        select_device(cfg.device)  # ConfigError (exit 2) when CUDA or that GPU is missing
 
 
 def cmd_status(args) -> int:
     """Handler of ``tipsd status``: print one block per study."""
     from tipsd.sweep.status import format_status, study_status
-    from tipsd.sweep.storage import open_storage
+    from tipsd.sweep.storage import open_storage, shown
 
-    storage = open_storage(args.storage, create=False)
+    storage = open_storage(args.storage, readonly=True)
     rows = study_status(storage)
-    print(format_status(rows, args.storage))
+    print(format_status(rows, shown(args.storage)))
     return 0
 
 

@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 import json
+import socket
+import sys
+
+from tipsd.model.errors import TipsdError
+from tipsd.model.record import masked_url
+
+
+class DashboardError(TipsdError):
+    """The dashboard cannot start (the address cannot be bound)."""
 
 
 def study_note(user_attrs: dict) -> str:
@@ -12,6 +21,8 @@ def study_note(user_attrs: dict) -> str:
         'Table I'
     """
     spec = user_attrs.get("tipsd.spec", {})
+    if isinstance(spec, dict) and "storage" in spec:  # stored by an older tipsd; may hold a password
+        spec = {**spec, "storage": masked_url(spec["storage"])}
     return (f"{user_attrs.get('tipsd.description', '')}\n\n"
             f"tipsd {user_attrs.get('tipsd.version', '?')}, spec sha256 {user_attrs.get('tipsd.spec_hash', '?')[:12]}\n\n"
             f"```json\n{json.dumps(spec, indent=2, sort_keys=True)}\n```\n")
@@ -49,10 +60,31 @@ def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, artifa
     from optuna_dashboard import run_server
 
     from tipsd.analysis.artifacts import artifact_store
-    from tipsd.sweep.storage import open_storage
+    from tipsd.analysis.readonly import is_writable
+    from tipsd.sweep.storage import open_storage, shown
 
-    storage = open_storage(storage_url, create=False)
-    annotate(storage)
+    check_address(host, port)  # before anything is written
+    writable = is_writable(storage_url)
+    storage = open_storage(storage_url, create=False, readonly=not writable)
     store = artifact_store(storage_url, artifact_dir)
-    print(f"optuna-dashboard on http://{host}:{port}/ (storage {storage_url}); Ctrl-C to stop", flush=True)
+    if writable:
+        annotate(storage)
+    else:
+        print(f"storage {shown(storage_url)} is read-only: study notes not written", file=sys.stderr, flush=True)
+    print(f"optuna-dashboard on http://{host}:{port}/ (storage {shown(storage_url)}); Ctrl-C to stop", flush=True)
     run_server(storage, host=host, port=port, artifact_store=store)
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise `DashboardError` (one line) if nothing can listen on ``host:port``."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OverflowError) as err:
+        raise DashboardError(f"--host {host!r} --port {port}: {err}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as err:
+            raise DashboardError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None

@@ -7,17 +7,27 @@ number of workers on any machines agree on what is missing without talking to ea
 - done: a COMPLETE or PRUNED trial, or a FAIL that diverged (NaN/Inf is a result, not a fault:
   the same seed would diverge again, so it is not retried);
 - running: a RUNNING trial (a dead worker's trial is failed by the heartbeat check first);
-- exhausted: more than ``max_retries`` other failures;
+- exhausted: more than ``max_retries`` failed runs, counting only failures since the last
+  ``tipsd run --retry-failed`` (the study attribute `RETRY_FROM`);
 - missing: none of the above; a worker may claim it.
-Trials marked ``duplicate_of`` (a claim that lost a race) and ``interrupted`` (Ctrl-C) are ignored.
+
+A *failed* run is a FAIL trial whose training raised (it has a ``fail_reason``). A FAIL trial without
+one was *lost*: its worker died from outside (killed, machine gone, storage outage) and the
+heartbeat check failed it; it says nothing about the job, so it is re-run without counting against
+``max_retries``. Trials marked ``duplicate_of`` (a claim that lost a race) and ``interrupted``
+(Ctrl-C, SIGTERM) are ignored.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from tipsd.model.record import GAMMA_NAMES, cell_key, job_key
 from tipsd.sweep.spec import StudySpec
+
+# Study attribute: failures of trials numbered below it do not count (`tipsd run --retry-failed`).
+RETRY_FROM = "tipsd.retry_failed_from"
 
 
 @dataclass
@@ -38,12 +48,12 @@ class Job:
     distributions: dict[str, Any] = field(default_factory=dict)
     new_sample: bool = False
 
-    @property
+    @cached_property
     def cell(self) -> str:
         """The γ vector's key (`tipsd.model.record.cell_key`)."""
         return cell_key(self.gammas)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The job key stored in the trial's ``job`` user attribute."""
         return job_key(self.cell, self.seed)
@@ -58,7 +68,9 @@ class Ledger:
         done: job key -> number of the trial that settled it.
         completed: the done job keys whose trial is COMPLETE (not pruned or diverged).
         running: job key -> numbers of its RUNNING trials.
-        failures: job key -> count of failed tries (diverged and duplicate trials excluded).
+        failures: job key -> count of failed tries that count against max_retries (diverged,
+            duplicate, interrupted and lost trials excluded, and those before `RETRY_FROM`).
+        lost: job key -> count of tries whose worker died from outside (failed by heartbeat).
         exhausted: job keys that failed more than max_retries times.
         missing: jobs to claim, in priority order.
         cells_sampled: distinct cells a Bayesian study has proposed so far.
@@ -69,6 +81,7 @@ class Ledger:
     completed: set[str] = field(default_factory=set)
     running: dict[str, list[int]] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)
     exhausted: list[str] = field(default_factory=list)
     missing: list[Job] = field(default_factory=list)
     cells_sampled: int = 0
@@ -90,12 +103,20 @@ def is_counted(trial) -> bool:
     return "job" in attrs and "duplicate_of" not in attrs and not attrs.get("interrupted", False)
 
 
-def ledger(spec: StudySpec, trials: list) -> Ledger:
+def is_lost(trial) -> bool:
+    """A FAIL trial failed from outside (no ``fail_reason``: its worker died), not by its training."""
+    from optuna.trial import TrialState
+
+    return trial.state == TrialState.FAIL and "fail_reason" not in trial.user_attrs
+
+
+def ledger(spec: StudySpec, trials: list, retry_from: int = 0) -> Ledger:
     """Derive every job's state from a study's trials (see the module docstring).
 
     Args:
         spec: the study's spec (its cells, seeds and retry bound).
         trials: ``study.get_trials(deepcopy=False)``.
+        retry_from: failures of trials numbered below this do not count (the study's `RETRY_FROM`).
 
     Returns:
         The `Ledger`.
@@ -121,7 +142,9 @@ def ledger(spec: StudySpec, trials: list) -> Ledger:
                 led.completed.add(key)
         elif t.state == TrialState.RUNNING:
             led.running.setdefault(key, []).append(t.number)
-        elif t.state == TrialState.FAIL:
+        elif is_lost(t):
+            led.lost[key] = led.lost.get(key, 0) + 1
+        elif t.state == TrialState.FAIL and t.number >= retry_from:
             led.failures[key] = led.failures.get(key, 0) + 1
     for key in list(led.running):
         if key in led.done:  # a late duplicate still running; the job itself is done
@@ -146,7 +169,15 @@ def ledger(spec: StudySpec, trials: list) -> Ledger:
 
 
 def _grid_jobs(spec: StudySpec) -> list[Job]:
-    """Every (cell, seed) of a grid study; seed-major, so a first full replicate finishes first."""
+    """Every (cell, seed) of a grid study; seed-major, so a first full replicate finishes first.
+    Computed once per spec (the ledger is derived before every claim)."""
+    cached = spec.__dict__.get("_grid_jobs")
+    if cached is None:
+        cached = spec.__dict__["_grid_jobs"] = _enumerate_grid(spec)
+    return cached
+
+
+def _enumerate_grid(spec: StudySpec) -> list[Job]:
     from optuna.distributions import CategoricalDistribution
 
     dists = {n: CategoricalDistribution(list(v)) for n, v in spec.space.items()}
@@ -168,3 +199,9 @@ def _sampled_jobs(spec: StudySpec, first_of_cell: dict[str, Any], led: Ledger) -
         for seed in spec.seeds if replicate else spec.seeds[:1]:
             jobs.append(Job(gammas=gammas, seed=seed, params=dict(t.params), distributions=dict(t.distributions)))
     return jobs
+
+
+def retry_from(study) -> int:
+    """The study's `RETRY_FROM` (0 when `tipsd run --retry-failed` was never used)."""
+    value = study.user_attrs.get(RETRY_FROM, 0)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0

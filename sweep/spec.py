@@ -41,7 +41,12 @@ TOP_KEYS = ("name", "description", "sampler", "sampler_seed", "metric", "directi
 TRAIN_KEYS = ("preset", "overrides")
 RANGE_KEYS = ("low", "high", "log", "include_zero")
 # [run]: how the driver runs, not what it computes; excluded from the spec hash.
-RUN_DEFAULTS = {"max_retries": 2, "heartbeat_s": 10, "grace_s": 30}
+RUN_DEFAULTS = {"max_retries": 2, "heartbeat_s": 10, "grace_s": 30, "storage_retry_s": 300}
+# Largest grid (cells x seeds) a study may have: the driver re-derives every job's state from the
+# stored trials before each claim, which stays well under a second per claim up to this size.
+MAX_GRID_RUNS = 100_000
+# Optuna stores a study name in a 512-character column (PostgreSQL and MySQL refuse longer ones).
+MAX_NAME_LENGTH = 512
 # Not part of a study's identity: where it is stored and how failures are retried.
 UNHASHED = ("storage", "run")
 
@@ -114,7 +119,7 @@ class StudySpec:
 
     def total_jobs(self) -> int:
         """How many (γ vector, seed) runs the study aims for."""
-        n_cells = len(self.cells()) if self.is_grid else self.budget
+        n_cells = math.prod(len(v) for v in self.space.values()) if self.is_grid else self.budget
         return n_cells * len(self.seeds)
 
 
@@ -138,7 +143,33 @@ def spec_identity(raw: dict[str, Any]) -> dict[str, Any]:
     train = ident.get("train", {})
     if isinstance(train, dict):
         ident["train"] = {"preset": "quick", "overrides": {}, **train}
+    # A weight is a number: 1 and 1.0 are the same value (and the same cell key), so the same study.
+    for section in ("space", "fixed"):
+        if isinstance(ident.get(section), dict):
+            ident[section] = _as_floats(ident[section])
     return ident
+
+
+def _as_floats(value: Any) -> Any:
+    """`value` with every int (not bool) inside it turned into a float."""
+    if isinstance(value, dict):
+        return {k: _as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_floats(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def stored_spec(raw: dict[str, Any]) -> dict[str, Any]:
+    """The spec as the study stores it: without ``storage`` (where it is stored is not part of it,
+    and the URL may hold a password).
+
+    Example:
+        >>> stored_spec({"name": "a", "storage": "postgresql://u:pw@h/db"})
+        {'name': 'a'}
+    """
+    return {k: v for k, v in raw.items() if k != "storage"}
 
 
 def spec_hash(raw: dict[str, Any]) -> str:
@@ -147,13 +178,22 @@ def spec_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def spec_diff(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
-    """A short description of what changed between two raw specs, e.g. ``"sampler: 'tpe' -> 'gp'"``."""
+def spec_diff(old: dict[str, Any], new: dict[str, Any], limit: int = 8) -> str:
+    """What changed between two raw specs, field by field, e.g. ``"sampler: 'tpe' -> 'gp'"``.
+
+    Values are compared as `spec_identity` sees them (1 and 1.0 are equal), and shown as written.
+
+    Example:
+        >>> spec_diff({"name": "a", "space": {"gamma_s": [0.1, 1]}}, {"name": "a", "space": {"gamma_s": [0.1, 5]}})
+        'space.gamma_s: [0.1, 1] -> [0.1, 5]'
+    """
     a, b = _flatten(spec_identity(old)), _flatten(spec_identity(new))
+    shown_a, shown_b = _flatten({**IDENTITY_DEFAULTS, **old}), _flatten({**IDENTITY_DEFAULTS, **new})
     changes = []
     for key in sorted(set(a) | set(b)):
         if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            changes.append(f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}")
+            changes.append(f"{key}: {shown_a.get(key, a.get(key, '<unset>'))!r} -> "
+                           f"{shown_b.get(key, b.get(key, '<unset>'))!r}")
     more = f" (+{len(changes) - limit} more)" if len(changes) > limit else ""
     return "; ".join(changes[:limit]) + more
 
@@ -195,9 +235,12 @@ def load_spec(path: str | Path, *, preset: str | None = None) -> StudySpec:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise SpecError(f"{path}: cannot read study file ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset "
+                        f"{err.start}); save the study file as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -218,9 +261,15 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     for key in raw:
         if key not in TOP_KEYS:
             raise fail(key, raw[key], "unknown field" + _hint(key, TOP_KEYS))
+    _refuse_nul(raw, "", fail)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail("name", name, "expected a non-empty string (the study name)")
+    if len(name) > MAX_NAME_LENGTH:
+        raise fail("name", name[:40] + "...", f"{len(name)} characters; a study name has at most {MAX_NAME_LENGTH} "
+                                              "(what Optuna's storages hold)")
+    if any(not ch.isprintable() for ch in name):
+        raise fail("name", name, "control characters (tabs, newlines ...) cannot be part of a study name")
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise fail("description", description, "expected a string")
@@ -289,12 +338,19 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     for key, value in run_raw.items():
         if key not in RUN_DEFAULTS:
             raise fail(f"run.{key}", value, "unknown field" + _hint(key, tuple(RUN_DEFAULTS)))
-        low = 0 if key == "max_retries" else 1
+        low = 0 if key in ("max_retries", "storage_retry_s") else 1
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
             raise fail(f"run.{key}", value, f"expected an integer >= {low}")
         run[key] = value
     if run["grace_s"] <= run["heartbeat_s"]:
         raise fail("run.grace_s", run["grace_s"], f"must exceed run.heartbeat_s ({run['heartbeat_s']})")
+
+    if sampler == "grid":
+        runs = math.prod(len(v) for v in space.values()) * len(seeds)
+        if runs > MAX_GRID_RUNS:
+            raise fail("space", {n: f"{len(v)} values" for n, v in space.items()},
+                       f"a grid of {runs} runs (cells x seeds) is above the limit of {MAX_GRID_RUNS}; "
+                       "use fewer values, or sampler = 'tpe' with a budget")
 
     spec = StudySpec(
         name=name, description=description, sampler=sampler, metric=metric, direction=direction,
@@ -314,6 +370,21 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     except ConfigError as err:
         raise SpecError(f"{where}: train.overrides: {err}") from None
     return spec
+
+
+def _refuse_nul(value: Any, fld: str, fail) -> None:
+    """No string anywhere in the spec may hold a NUL character (PostgreSQL cannot store it)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = f"{fld}.{k}" if fld else str(k)
+            if "\x00" in str(k):
+                raise fail(key.replace("\x00", "\\x00"), v, "a NUL character cannot be part of a field name")
+            _refuse_nul(v, key, fail)
+    elif isinstance(value, list):
+        for v in value:
+            _refuse_nul(v, fld, fail)
+    elif isinstance(value, str) and "\x00" in value:
+        raise fail(fld, value, "a NUL character (\\u0000) cannot be stored; remove it")
 
 
 def _probe_value(v: Any) -> float:

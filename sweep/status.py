@@ -16,6 +16,10 @@ class StudyStatus:
         states: trial state name -> count (all trials, duplicates included).
         done, total: settled-as-done jobs and jobs aimed for (tipsd studies; 0/0 otherwise).
         exhausted: jobs given up after repeated failures.
+        silent: RUNNING trials without a heartbeat for over the study's ``grace_s`` (their workers
+            are gone; the next `tipsd run` re-runs them).
+        lost: tries whose worker died from outside (failed by the heartbeat check, re-run, not
+            counted as failures).
         duplicates: trials that lost a claim race (not counted as runs).
         best_value, best_params: best COMPLETE trial so far (None if none).
         fail_reasons: distinct fail reasons with counts.
@@ -29,6 +33,8 @@ class StudyStatus:
     total: int = 0
     exhausted: int = 0
     running: int = 0
+    silent: int = 0
+    lost: int = 0
     duplicates: int = 0
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +51,8 @@ def study_status(storage) -> list[StudyStatus]:
     import optuna
     from optuna.trial import TrialState
 
-    from tipsd.sweep.jobs import ledger
+    from tipsd.sweep.heartbeat import silent_running
+    from tipsd.sweep.jobs import ledger, retry_from
     from tipsd.sweep.spec import SpecError, parse_spec
 
     out = []
@@ -64,9 +71,13 @@ def study_status(storage) -> list[StudyStatus]:
         raw = study.user_attrs.get("tipsd.spec")
         if raw:
             try:
-                led = ledger(parse_spec(raw, f"study {name}"), trials)
+                spec = parse_spec(raw, f"study {name}")
+                led = ledger(spec, trials, retry_from(study))
                 st.done, st.total, st.exhausted, st.running = len(led.done), led.total, len(led.exhausted), \
                     len(led.running)
+                st.lost = sum(led.lost.values())
+                if st.running and hasattr(storage, "scoped_session"):
+                    st.silent = silent_running(storage, study._study_id, spec.run["grace_s"])
             except SpecError:  # a spec from another tipsd version: show counts only
                 pass
         complete = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
@@ -92,8 +103,10 @@ def format_status(rows: list[StudyStatus], url: str) -> str:
         lines.append(f"{st.name} ({st.sampler or 'not a tipsd study'}): {states}")
         if st.total:
             pct = 100.0 * st.done / st.total
-            lines.append(f"  runs: {st.done}/{st.total} done ({pct:.0f}%), {st.running} running, "
-                         f"{st.exhausted} given up, {st.duplicates} duplicate claims ignored")
+            silent = f" ({st.silent} silent: worker gone, re-run by the next `tipsd run`)" if st.silent else ""
+            lines.append(f"  runs: {st.done}/{st.total} done ({pct:.0f}%), {st.running} running{silent}, "
+                         f"{st.exhausted} given up, {st.duplicates} duplicate claims ignored"
+                         + (f", {st.lost} lost to stopped workers and re-run" if st.lost else ""))
         if st.best_value is not None:
             params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in st.best_params.items())
             lines.append(f"  best {st.metric}: {st.best_value:.2f}  ({params})")

@@ -17,7 +17,9 @@ from typing import Any, Callable
 from tipsd.model.config import make_config
 from tipsd.model.errors import DivergenceError
 from tipsd.model.record import result_attrs
+from tipsd.sweep import interrupts
 from tipsd.sweep.claim import earlier_claim, tell_duplicate
+from tipsd.sweep.faults import kill_point
 from tipsd.sweep.heartbeat import Heartbeat
 from tipsd.sweep.jobs import Job
 from tipsd.sweep.spec import StudySpec
@@ -68,12 +70,17 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
 
     Returns:
         The `Outcome`. Divergence and other exceptions become a FAIL with ``fail_reason``;
-        KeyboardInterrupt is recorded as an interrupted FAIL and re-raised. A trial that another
-        worker failed as stale meanwhile is left as it is (FAIL, job re-queued).
+        KeyboardInterrupt (Ctrl-C, SIGTERM: see `tipsd.sweep.interrupts`) is recorded as an
+        interrupted FAIL and re-raised. A trial that another worker failed as stale meanwhile is left
+        as it is (FAIL, job re-queued). `StorageUnavailable` (an outage longer than
+        ``storage_retry_s``) propagates with nothing written: the trial is failed as stale later and
+        its job re-run, not counted as a failure.
     """
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
+
+    from tipsd.sweep.storage import StorageUnavailable
 
     # A pruner needs an intermediate value every epoch; validation never changes what is trained.
     needs_val = {"val_every": 1} if spec.pruner.get("type", "none") != "none" else {}
@@ -83,9 +90,11 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         value = float(metrics[spec.metric])  # the study's metric, not always Total
-        trial.report(value, int(epoch))
-        reported.add(int(epoch))
-        if trial.should_prune():
+        with interrupts.deferred():  # a stop waits for the storage write to finish
+            trial.report(value, int(epoch))
+            reported.add(int(epoch))
+            prune = trial.should_prune()
+        if prune:
             raise optuna.TrialPruned(f"pruned after epoch {epoch} ({spec.metric} {value:.2f})")
 
     out = Outcome(number=trial.number, job=job, state="FAIL")
@@ -94,11 +103,13 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         try:
             with Heartbeat(storage, trial._trial_id, spec.run["heartbeat_s"] if storage.heartbeat_interval else None):
                 try:
-                    result = train_fn(cfg, on_epoch=on_epoch)
+                    with interrupts.interruptible():  # pure computation: a stop may land anywhere
+                        result = train_fn(cfg, on_epoch=on_epoch)
                 finally:
                     out.train_s = time.perf_counter() - t0
                 value = float(result.metrics[spec.metric])
                 _record_result(trial, result, spec.metric, reported)
+                kill_point("report")
                 if not math.isfinite(value):
                     raise DivergenceError(-1, f"metric {spec.metric}", value)
                 rival = earlier_claim(study, trial.number, job, spec)
@@ -118,15 +129,16 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
             trial.set_user_attr("fail_reason", out.reason)
             study.tell(trial, state=TrialState.FAIL)
         except KeyboardInterrupt:
-            with contextlib.suppress(UpdateFinishedTrialError):
-                trial.set_user_attr("interrupted", True)
-                trial.set_user_attr("fail_reason", "interrupted by the user")
-                study.tell(trial, state=TrialState.FAIL)
+            tell_interrupted(study, trial)
+            raise
+        except StorageUnavailable:
             raise
         except Exception as err:  # the sweep goes on; the job is retried up to run.max_retries times
             out.reason = one_line(f"{type(err).__name__}: {err}")
             trial.set_user_attr("fail_reason", out.reason)
             study.tell(trial, state=TrialState.FAIL)
+    except StorageUnavailable:
+        raise
     except Exception:
         if not storage.get_trial(trial._trial_id).state.is_finished():
             raise
@@ -135,6 +147,27 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         out.state, out.reason = "FAIL", "failed as stale by another worker (no heartbeat); job re-queued"
     out.total_s = time.perf_counter() - started
     return out
+
+
+def interrupt_reason() -> str:
+    """The ``fail_reason`` of an interrupted trial: what stopped it."""
+    name = interrupts.stop_requested()
+    return f"stopped by {name} (scheduler or kill)" if name == "SIGTERM" else "interrupted by the user"
+
+
+def tell_interrupted(study, trial) -> None:
+    """Finish `trial` as FAIL ``interrupted`` with its reason (not counted; its job is re-run).
+
+    The attributes go first: a worker killed before the state change leaves a RUNNING trial marked
+    interrupted, which the ledger already ignores and the heartbeat check fails later.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    with contextlib.suppress(UpdateFinishedTrialError):
+        trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("fail_reason", interrupt_reason())
+        study.tell(trial, state=TrialState.FAIL)
 
 
 def _record_result(trial, result, metric: str, reported: set[int]) -> None:
@@ -147,4 +180,4 @@ def _record_result(trial, result, metric: str, reported: set[int]) -> None:
             trial.report(float(row[metric]), int(row["epoch"]))
 
 
-__all__ = ["Outcome", "one_line", "train_job"]
+__all__ = ["Outcome", "interrupt_reason", "one_line", "tell_interrupted", "train_job"]

@@ -251,7 +251,8 @@ def test_trial_failed_as_stale_while_training_is_left_alone(tmp_path, when):
     assert out.state == "FAIL" and "stale" in out.reason
     assert storage.get_trial(trial._trial_id).state == TrialState.FAIL
     led = ledger(spec, study.get_trials(deepcopy=False))
-    assert led.failures[job.key] == 1 and job.key in {j.key for j in led.missing}
+    # Failed from outside (no fail_reason): lost, re-run, not counted against max_retries.
+    assert led.lost[job.key] == 1 and job.key not in led.failures and job.key in {j.key for j in led.missing}
 
 
 def test_status_lists_a_foreign_multi_objective_study(tmp_path, capsys):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tipsd.model.data.crop_cache import verify_image
 from tipsd.model.data.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from tipsd.model.data.posetrack import keypoint_array, load_video, split_dirs
 from tipsd.model.errors import DataError
@@ -35,10 +36,14 @@ def find_splits(root: str | Path) -> list[str]:
 
 
 def image_problem(path: Path) -> str | None:
-    """Why the image file at `path` cannot be used (``"is missing"``), or None. The one place
-    `tipsd data check` judges an image file."""
+    """Why the image file at `path` cannot be used (``"is missing"``, ``"cannot be decoded (...)"``),
+    or None. The one place `tipsd data check` judges an image file."""
     if not path.is_file():
         return "is missing"
+    try:  # what training would refuse: 0-byte, truncated, not an image
+        verify_image(path)
+    except DataError as err:
+        return str(err).removeprefix(f"image file {path} ")
     return None
 
 

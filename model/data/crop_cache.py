@@ -12,7 +12,8 @@ The dataset fingerprint hashes every annotation JSON's bytes and each image's (n
 on a real PoseTrack18 copy, and it changes whenever the data changes.
 
 Building is safe under concurrent callers: a file lock serialises builders, the array is written to
-a temporary file and renamed into place, and the sidecar (written last) marks it complete.
+a temporary file and renamed into place, and the sidecar (written last) marks it complete. The
+temporaries of a builder that was killed are removed by the next open of the same cache.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from PIL import Image
 
 from tipsd.model.data.geometry import BOX_ENLARGE, box_center_size, crop_affine, warp
 from tipsd.model.data.posetrack import LOADER_FORMAT, Sample, frame_order, person_box, split_dirs
-from tipsd.model.data.resolve import cache_root, file_lock
+from tipsd.model.data.resolve import cache_root, file_lock, remove_stale_temporaries, remove_temporaries
 from tipsd.model.errors import DataError
 
 CACHE_MARGIN = 1.25  # cached crops cover the input box times this (context for augmentation)
@@ -55,6 +56,20 @@ def decode_image(path: Path) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"image file {path} is missing") from None
     except OSError as err:
+        raise DataError(f"image file {path} cannot be decoded ({err})") from None
+
+
+def verify_image(path: Path) -> None:
+    """Raise `DataError` (the same message as `decode_image`) unless `path` is an image that decodes
+    completely: 0-byte, truncated and non-image files are caught. JPEGs are decoded at 1/8 scale
+    (every byte is still read), so checking a dataset costs a fraction of loading it."""
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except FileNotFoundError:
+        raise DataError(f"image file {path} is missing") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"image file {path} cannot be decoded ({err})") from None
 
 
@@ -147,14 +162,17 @@ def load_or_build(root: str | Path, split: str, videos: list[dict], samples: lis
     npy, meta = folder / f"{split}-{input_size[0]}x{input_size[1]}-{key}.npy", folder / f"{split}-{key}.json"
     shape = (len(samples), 3, hc, wc, 3)
 
+    lock, temporaries = folder / f".{key}.lock", f".{npy.stem}-"
     crops, problem = _open(npy, meta, shape)
     if crops is not None:
+        remove_stale_temporaries(folder, temporaries, lock)
         return crops, "loaded"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(f"cache folder {folder} cannot be created ({err.strerror})") from None
-    with file_lock(folder / f".{key}.lock"):
+    with file_lock(lock):
+        remove_temporaries(folder, temporaries)  # killed builders' (we hold the lock)
         crops, problem = _open(npy, meta, shape)  # built by another process while we waited?
         if crops is not None:
             return crops, "loaded"
@@ -198,4 +216,5 @@ def _open(npy: Path, meta: Path, shape: tuple[int, ...]) -> tuple[np.ndarray | N
         return None, f"unreadable: {err}"
 
 
-__all__ = ["CACHE_MARGIN", "cache_shape", "dataset_fingerprint", "decode_image", "load_or_build", "sample_box"]
+__all__ = ["CACHE_MARGIN", "cache_shape", "dataset_fingerprint", "decode_image", "load_or_build", "sample_box",
+           "verify_image"]

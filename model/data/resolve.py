@@ -3,7 +3,9 @@
 Concurrency: the synthetic dataset is generated into a temporary folder next to its final place
 and renamed into place in one step (atomic on POSIX), under an advisory file lock so that a second
 process waits for the first instead of generating the same data twice. A folder only counts as
-complete when its manifest (written last) exists.
+complete when its manifest (written last) exists. A builder that was killed leaves its temporary
+behind; the next process that opens the same dataset or crop cache removes it under the lock
+(`remove_stale_temporaries`).
 """
 from __future__ import annotations
 
@@ -49,6 +51,30 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def remove_stale_temporaries(folder: Path, prefix: str, lock: Path) -> int:
+    """Delete the temporaries ``folder/prefix*`` (files or folders) that killed builders left.
+
+    Takes `lock` (the builders' lock of that dataset or cache) so that no live builder's temporary is
+    touched; call it without holding that lock. Returns how many were removed.
+    """
+    if not folder.is_dir() or not any(folder.glob(f"{prefix}*")):
+        return 0
+    with file_lock(lock):
+        return remove_temporaries(folder, prefix)
+
+
+def remove_temporaries(folder: Path, prefix: str) -> int:
+    """`remove_stale_temporaries` for a caller that holds the lock already."""
+    removed = 0
+    for stale in folder.glob(f"{prefix}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def synth_dataset_dir(preset: str, seed: int = 0, cache_dir: str = "") -> Path:
     """Folder of the cached synthetic dataset ``preset`` (version and seed in the name)."""
     from tipsd.model.data.synth import GENERATOR_VERSION
@@ -75,13 +101,16 @@ def ensure_synth_dataset(preset: str, seed: int = 0, cache_dir: str = "") -> Pat
         raise DataError(f"unknown synthetic dataset 'synth:{preset}'; valid: "
                         + ", ".join(f"synth:{p}" for p in SYNTH_PRESETS))
     final = synth_dataset_dir(preset, seed, cache_dir)
+    lock = final.parent / f".{final.name}.lock"
     if (final / "tipsd_synth.json").is_file():
+        remove_stale_temporaries(final.parent, f".{final.name}-", lock)
         return final
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(f"cache folder {final.parent} cannot be created ({err.strerror})") from None
-    with file_lock(final.parent / f".{final.name}.lock"):
+    with file_lock(lock):
+        remove_temporaries(final.parent, f".{final.name}-")  # killed builders' (we hold the lock)
         if (final / "tipsd_synth.json").is_file():  # another process finished while we waited
             return final
         if final.exists():  # a half-written folder from a crash: start over
@@ -124,4 +153,5 @@ def resolve_dataset(spec: str, cache_dir: str = "") -> Path:
     return root
 
 
-__all__ = ["cache_root", "ensure_synth_dataset", "file_lock", "resolve_dataset", "synth_dataset_dir"]
+__all__ = ["cache_root", "ensure_synth_dataset", "file_lock", "remove_stale_temporaries", "remove_temporaries", "resolve_dataset",
+           "synth_dataset_dir"]
