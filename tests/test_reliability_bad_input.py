@@ -339,7 +339,14 @@ def test_bad_input_is_one_line_no_traceback_storage_unchanged(name, world, tmp_p
     lines = err.strip().splitlines()
     assert rc == code, err
     assert len(lines) == 1, err
-    assert "Traceback" not in err and out == ""
+    assert "Traceback" not in err and "Traceback" not in out
+    if argv[:2] == ["data", "check"]:
+        # `data check` is a report: its statistics go to stdout, headed by the verdict, and the
+        # reason goes to stderr as the one line (issue 11's acceptance 3).
+        # A folder that cannot be read at all (missing, no annotations) prints nothing.
+        assert out == "" or out.splitlines()[0].endswith("NOT OK (see the end)"), out
+    else:
+        assert out == "", out
     assert words in lines[0], lines[0]
     assert SECRET not in err
     after = content(d)
