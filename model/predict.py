@@ -123,6 +123,37 @@ def to_image_coords(xy_heatmap: torch.Tensor, affine: torch.Tensor, stride: int 
     return torch.cat([xy_in, ones], -1) @ affine.transpose(1, 2).to(xy_in.dtype)  # (B, K, 2)
 
 
+@torch.no_grad()
+def predict_samples(net: torch.nn.Module, loader: Iterable[dict], device: torch.device, amp: bool = False,
+                    decode: str = "argmax") -> dict[str, Any]:
+    """The key-frame estimate of every sample `loader` yields, in original-image pixels.
+
+    Args:
+        net: a `TIPSDNet` (its mode is restored afterwards).
+        loader: collated batches (`frames` `(B, 3, 3, H, W)`, `affine`, `image_id`, `track_id`, `video`).
+        device: where the network runs. amp: bf16 autocast (CUDA). decode: see `decode_heatmaps`.
+
+    Returns:
+        ``{"image_id", "track_id", "video": lists of int, "xy": (N, K, 2) image pixels, "score": (N, K) in [0, 1]}``.
+    """
+    was_training = net.training
+    net.eval()
+    ids, tracks, vids, xys, scores = [], [], [], [], []
+    for batch in loader:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = net(batch["frames"].to(device, non_blocking=True))
+        heatmaps = out.heatmaps.float().cpu()  # (B, K, H/s, W/s)
+        xy_hm, maxval = decode_heatmaps(heatmaps, decode)  # (B, K, 2), (B, K)
+        stride = batch["frames"].shape[-2] // heatmaps.shape[-2]
+        xys.append(to_image_coords(xy_hm, batch["affine"].cpu(), stride))
+        scores.append(maxval.clamp(0, 1))
+        ids += batch["image_id"].tolist()
+        tracks += batch["track_id"].tolist()
+        vids += batch["video"].tolist()
+    net.train(was_training)
+    return {"image_id": ids, "track_id": tracks, "video": vids, "xy": torch.cat(xys), "score": torch.cat(scores)}
+
+
 def build_predictions(
     image_ids: Iterable[int], track_ids: Iterable[int], xy: torch.Tensor, scores: torch.Tensor,
     videos: Iterable[str],

@@ -11,7 +11,7 @@ import math
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,9 +23,10 @@ from tipsd.model.config import GAMMA_NAMES, LOSS_NAMES, TrainConfig, config_to_d
 from tipsd.model.errors import ConfigError, DataError, DivergenceError
 from tipsd.model.net.losses import TERM_NAMES, total_loss
 from tipsd.model.net.tipsd_net import TIPSDNet
-from tipsd.model.predict import build_predictions, decode_heatmaps, to_image_coords
+from tipsd.model.predict import build_predictions, predict_samples
 from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
 from tipsd.model.train_step import loss_terms
+from tipsd.model.weights import network_state
 
 
 @dataclass
@@ -41,10 +42,13 @@ class TrainResult:
     peak_mem_mb: float = 0.0  # CPU: peak RSS of the process; CUDA: max_memory_allocated
     device: str = "cpu"
     config: dict[str, Any] = field(default_factory=dict)
+    # The evaluated network's state dict (CPU tensors; the EMA copy when ema > 0), for
+    # `tipsd.model.weights.save_weights`; not part of `to_dict`.
+    weights: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict of every field."""
-        return asdict(self)
+        """A JSON-serialisable dict of every field but `weights`."""
+        return {k: v for k, v in asdict(replace(self, weights=None)).items() if k != "weights"}
 
 
 def select_device(requested: str, cuda_available: bool | None = None) -> torch.device:
@@ -96,20 +100,8 @@ def validate(net: TIPSDNet, loader: Iterable[dict], videos: list[dict], device: 
     """
     from tipsd.model.eval import evaluate
 
-    net.eval()
-    ids, tracks, vids, xys, scores = [], [], [], [], []
-    for batch in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            out = net(batch["frames"].to(device, non_blocking=True))
-        heatmaps = out.heatmaps.float().cpu()  # (B, K, H/s, W/s)
-        xy_hm, maxval = decode_heatmaps(heatmaps, decode)  # (B, K, 2), (B, K)
-        stride = batch["frames"].shape[-2] // heatmaps.shape[-2]
-        xys.append(to_image_coords(xy_hm, batch["affine"], stride))
-        scores.append(maxval.clamp(0, 1))
-        ids += batch["image_id"].tolist()
-        tracks += batch["track_id"].tolist()
-        vids += batch["video"].tolist()
-    net.train()
+    pred = predict_samples(net, loader, device, amp, decode)
+    ids, tracks, vids = pred["image_id"], pred["track_id"], pred["video"]
     names = _video_names(videos)
     seen: dict[int, set[int]] = {}
     for v, image_id in zip(vids, ids):
@@ -121,8 +113,25 @@ def validate(net: TIPSDNet, loader: Iterable[dict], videos: list[dict], device: 
                 "images": [im for im in video["images"] if int(im["id"]) in seen[v]],
                 "annotations": [a for a in video["annotations"] if int(a["image_id"]) in seen[v]],
             }
-    preds = build_predictions(ids, tracks, torch.cat(xys), torch.cat(scores), [names[v] for v in vids])
+    preds = build_predictions(ids, tracks, pred["xy"], pred["score"], [names[v] for v in vids])
     return evaluate(gt, preds)
+
+
+def _clip_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The `PoseTrackClips` arguments both splits share (preprocessing: what a run's weights expect)."""
+    return dict(input_size=(cfg.input_height, cfg.input_width), delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed,
+                cache_dir=cfg.cache_dir, stride=cfg.heatmap_stride, box_enlarge=cfg.box_enlarge)
+
+
+def clips_for(cfg: TrainConfig, split: str = "val", root: str | Path | None = None):
+    """`split`'s `PoseTrackClips` with `cfg`'s preprocessing and no augmentation: the validation split
+    exactly as `train` scores it (capped at ``max_val_samples``), or the whole training split.
+    `root` defaults to `resolve_dataset(cfg.data, cfg.cache_dir)`."""
+    from tipsd.model.data import PoseTrackClips, resolve_dataset
+
+    root = resolve_dataset(cfg.data, cfg.cache_dir) if root is None else root
+    cap = cfg.max_val_samples if split == "val" else 0
+    return PoseTrackClips(root, split, train=False, max_samples=cap, **_clip_options(cfg))
 
 
 class _EMA:
@@ -197,13 +206,10 @@ def train(
 
     # ---- data
     root = resolve_dataset(cfg.data, cfg.cache_dir)
-    size = (cfg.input_height, cfg.input_width)
-    common = dict(input_size=size, delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed, cache_dir=cfg.cache_dir,
-                  stride=cfg.heatmap_stride, box_enlarge=cfg.box_enlarge)
     train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples,
                                flip_prob=cfg.flip_prob, rot_factor=cfg.rotation, scale_factor=cfg.scale_jitter,
-                               **common)
-    val_set = PoseTrackClips(root, "val", train=False, max_samples=cfg.max_val_samples, **common)
+                               **_clip_options(cfg))
+    val_set = clips_for(cfg, "val", root)
     if len(train_set) < 2 or len(val_set) < 1:
         raise DataError(f"{cfg.data}: needs at least 2 train and 1 val samples, has {len(train_set)} and {len(val_set)}")
     # Batches are gathered, warped and rendered as whole tensors (on the GPU when there is one).
@@ -305,7 +311,8 @@ def train(
         peak_mem_mb=peak_memory_mb(device),
         device=str(device),
         config=config_to_dict(cfg),
+        weights=network_state(ema_net.model if ema_net is not None else net),
     )
 
 
-__all__ = ["METRIC_KEYS", "TrainResult", "peak_memory_mb", "select_device", "train", "validate"]
+__all__ = ["METRIC_KEYS", "TrainResult", "peak_memory_mb", "select_device", "clips_for", "train", "validate"]
