@@ -171,7 +171,8 @@ def cmd_report(args) -> int:
               "(the report files are written; --no-upload silences this)", file=sys.stderr)
         upload = False
     rep = write_report(args.storage, args.study, args.output, metric=args.metric, artifact_dir=args.artifact_dir,
-                       upload=upload, baseline=args.baseline)
+                       upload=upload, baseline=args.baseline,
+                       paper_figures=getattr(args, "paper_figures", None))  # set by tipsd.sweep.viz_commands
     print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
           f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
     return 0

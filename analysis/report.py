@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -194,6 +194,7 @@ def write_report(
     upload: bool = True,
     n_boot: int = 2000,
     baseline: float | None = None,
+    paper_figures: Callable[[Path], tuple[list[tuple[str, Path]], list[str]]] | None = None,
 ) -> Report:
     """Write ``report.md`` and ``report.html`` (and the figures) for a stored study into `out_dir`.
 
@@ -206,6 +207,9 @@ def write_report(
         upload: upload the figures as Optuna artifacts of the study (shown by optuna-dashboard).
         n_boot: bootstrap replicates for P(best).
         baseline: the reproduction's HRNet baseline, for claim 1 of the comparison.
+        paper_figures: draws the paper's Fig. 1 and Fig. 2 into the report folder and returns
+            ``([(caption, PNG)], notes)`` (`tipsd.sweep.figures.report_figures`: it runs networks, which
+            the analysis never does); its section goes at the end of the report.
 
     Returns:
         A `Report`.
@@ -221,21 +225,26 @@ def write_report(
     _ensure_dir(out)
     text, figures = build_report_markdown(study, all_runs, metric=metric, out_dir=out, n_boot=n_boot,
                                           baseline=baseline)
+    # ---- the paper's figures (issue 12): drawn by the caller, listed and uploaded here
+    if paper_figures is not None:
+        from tipsd.analysis.paper_figures import figures_markdown
+
+        items, notes = paper_figures(out)
+        text += "\n" + figures_markdown(items, notes)
+        figures += [png for _, png in items]
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text(text, encoding="utf-8")
     html_path.write_text(markdown_to_html(text, title=f"tipsd report: {study_name}"), encoding="utf-8")
     ids: list[str] = []
     if upload and figures:
         import optuna
-        from optuna.artifacts import upload_artifact
-
-        from tipsd.analysis.artifacts import artifact_store
+        from tipsd.analysis.artifacts import artifact_store, replace_study_artifact
 
         if not isinstance(storage, str) and artifact_dir is None:
             artifact_dir = "tipsd-artifacts"
         store = artifact_store(storage if isinstance(storage, str) else "", artifact_dir)
         # The study as read is opened read-only (tipsd.analysis.readonly); uploading writes to it.
         target = optuna.load_study(study_name=study_name, storage=storage) if isinstance(storage, str) else study
-        for fig in figures:
-            ids.append(upload_artifact(artifact_store=store, file_path=str(fig), study_or_trial=target))
+        for fig in figures:  # a rerun replaces each figure (same file name) rather than adding a copy
+            ids.append(replace_study_artifact(store, target, fig))
     return Report(md_path, html_path, figures, ids)

@@ -26,6 +26,8 @@ METRIC, JOINT, LOSS = "metric.", "joint.", "loss."
 RESULT_PREFIXES = (METRIC, JOINT, LOSS)
 # The storage every command uses when given none: a SQLite file in the working folder.
 DEFAULT_STORAGE = "sqlite:///tipsd.db"
+# Trial user attribute: the Optuna artifact id of the run's kept weights (`[run] keep_weights`).
+WEIGHTS_ARTIFACT = "weights_artifact"
 
 
 def number_text(v: float) -> str:

@@ -28,6 +28,7 @@ from tipsd.sweep.claim import claim
 from tipsd.sweep.faults import kill_point
 from tipsd.sweep.heartbeat import fail_stale
 from tipsd.sweep.jobs import RETRY_FROM, Ledger, ledger, retry_from
+from tipsd.sweep.keep_weights import weights_store
 from tipsd.sweep.progress import Poller, Progress, summary_line
 from tipsd.sweep.spec import StudySpec
 from tipsd.sweep.storage import create_or_resume, open_storage, study_exists
@@ -318,6 +319,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=study_sampler(spec, worker),
                                   pruner=build_pruner(spec.pruner))
     train_fn = train_fn or _default_train()
+    store = weights_store(spec, storage_url)
     label = None if bar is not None else worker
     say = on_line or (lambda line: _say(bar, worker, line))
     rng = random.Random(f"{os.getpid()}-{worker}-{time.time_ns()}")
@@ -352,7 +354,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
             continue
         repeated = 0
         out = train_job(study, trial, spec, job, train_fn=train_fn, storage=storage, runtime=runtime,
-                        started=started)
+                        started=started, weights_store=store)
         outcomes.append(out)
         line = summary_line(out, searched, label)
         if on_outcome is not None:

@@ -42,6 +42,10 @@ TRAIN_KEYS = ("preset", "overrides")
 RANGE_KEYS = ("low", "high", "log", "include_zero")
 # [run]: how the driver runs, not what it computes; excluded from the spec hash.
 RUN_DEFAULTS = {"max_retries": 2, "heartbeat_s": 10, "grace_s": 30, "storage_retry_s": 300}
+# [run] keep_weights: which trials keep their trained weights (sweep/keep_weights.py); its default
+# depends on the preset (none for paper), so it is filled in by `parse_spec`.
+KEEP_WEIGHTS = ("best-per-cell", "all", "none")
+RUN_KEYS = (*RUN_DEFAULTS, "keep_weights")
 # Largest grid (cells x seeds) a study may have: the driver re-derives every job's state from the
 # stored trials before each claim, which stays well under a second per claim up to this size.
 MAX_GRID_RUNS = 100_000
@@ -90,7 +94,7 @@ class StudySpec:
     sampler_seed: int | None = None
     storage: str = ""
     pruner: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
-    run: dict[str, int] = field(default_factory=lambda: dict(RUN_DEFAULTS))
+    run: dict[str, Any] = field(default_factory=lambda: dict(RUN_DEFAULTS))
     path: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -335,9 +339,15 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     run_raw = raw.get("run", {})
     if not isinstance(run_raw, dict):
         raise fail("run", run_raw, "expected a table")
+    run["keep_weights"] = "none" if preset == "paper" else "best-per-cell"  # paper networks are large
     for key, value in run_raw.items():
-        if key not in RUN_DEFAULTS:
-            raise fail(f"run.{key}", value, "unknown field" + _hint(key, tuple(RUN_DEFAULTS)))
+        if key not in RUN_KEYS:
+            raise fail(f"run.{key}", value, "unknown field" + _hint(key, RUN_KEYS))
+        if key == "keep_weights":
+            if value not in KEEP_WEIGHTS:
+                raise fail("run.keep_weights", value, "unknown policy" + _hint(str(value), KEEP_WEIGHTS))
+            run[key] = value
+            continue
         low = 0 if key in ("max_retries", "storage_retry_s") else 1
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
             raise fail(f"run.{key}", value, f"expected an integer >= {low}")

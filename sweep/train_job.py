@@ -55,7 +55,7 @@ def one_line(text: Any) -> str:
 
 
 def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, storage,
-              runtime: dict[str, Any], started: float) -> Outcome:
+              runtime: dict[str, Any], started: float, weights_store=None) -> Outcome:
     """Train `job` in the claimed `trial`, record its attributes, and tell Optuna the result.
 
     Args:
@@ -67,6 +67,9 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         storage: the RDBStorage (for the heartbeat).
         runtime: config overrides that do not change results' meaning (``device``).
         started: ``time.perf_counter()`` when the claim began (for `Outcome.total_s`).
+        weights_store: where ``[run] keep_weights`` keeps the trained weights (`tipsd.sweep.keep_weights`;
+            None keeps none). Keeping them is never what fails a run: an error is recorded as the
+            ``weights_error`` attribute.
 
     Returns:
         The `Outcome`. Divergence and other exceptions become a FAIL with ``fail_reason``;
@@ -117,8 +120,10 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
                     tell_duplicate(study, trial, rival)
                     out.state, out.reason = "DUPLICATE", f"duplicate of trial {rival}"
                 else:
+                    _keep_weights(study, trial, spec, job, value, result, weights_store, before_tell=True)
                     study.tell(trial, value)
                     out.state, out.value = "COMPLETE", value
+                    _keep_weights(study, trial, spec, job, value, result, weights_store, before_tell=False)
         except optuna.TrialPruned as err:
             trial.set_user_attr("prune_reason", one_line(err))
             study.tell(trial, state=TrialState.PRUNED)
@@ -147,6 +152,24 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         out.state, out.reason = "FAIL", "failed as stale by another worker (no heartbeat); job re-queued"
     out.total_s = time.perf_counter() - started
     return out
+
+
+def _keep_weights(study, trial, spec: StudySpec, job: Job, value: float, result, store, *, before_tell: bool) -> None:
+    """Upload the run's weights (before the tell) or prune its cell's other files (after it)."""
+    if store is None:
+        return
+    from tipsd.model.record import cell_key
+    from tipsd.sweep import keep_weights
+
+    try:
+        if before_tell:
+            keep_weights.keep(study, trial, spec, cell_key(job.gammas), value, getattr(result, "weights", None),
+                              result.config, store)
+        else:
+            keep_weights.prune_cell(study, spec, cell_key(job.gammas), store)
+    except OSError as err:  # a full disk costs the figures, not the run
+        if before_tell:
+            trial.set_user_attr("weights_error", one_line(f"{type(err).__name__}: {err}"))
 
 
 def interrupt_reason() -> str:
