@@ -44,6 +44,7 @@ EXPECTED = {
     "missing_dataset": "train.overrides.data = '/nonexistent/posetrack18': no such dataset folder",
     "preset_not_a_string": "train.preset = ['tiny']: unknown preset",
     "pruner_type_not_a_string": "pruner.type = ['median']: unknown pruner",
+    "unknown_keep_weights": "run.keep_weights = 'best': unknown policy; expected one of best-per-cell, all, none",
 }
 # Files whose fault is their storage URL: run without --storage, which would take precedence.
 STORAGE_CASES = {"unreachable_storage", "unreachable_postgres", "bad_storage_scheme"}
@@ -155,3 +156,13 @@ def test_weights_not_searched_nor_fixed_take_the_study_presets_values(monkeypatc
                        "train": {"preset": "tiny"}})
     assert spec.fixed == {"gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 2.0, "gamma_red": 0.5}
     assert spec.cells()[1] == {"gamma_info": 1.0, "gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 2.0, "gamma_red": 0.5}
+
+
+def test_keep_weights_default_follows_the_preset_and_is_not_part_of_the_hash():
+    base = {"name": "k", "space": {"gamma_s": [0, 0.1]}}
+    assert parse_spec({**base, "train": {"preset": "tiny"}}).run["keep_weights"] == "best-per-cell"
+    assert parse_spec({**base, "train": {"preset": "quick"}}).run["keep_weights"] == "best-per-cell"
+    assert parse_spec({**base, "train": {"preset": "paper"}}).run["keep_weights"] == "none"
+    paper_all = {**base, "train": {"preset": "paper"}, "run": {"keep_weights": "all"}}
+    assert parse_spec(paper_all).run["keep_weights"] == "all"
+    assert spec_hash(paper_all) == spec_hash({**base, "train": {"preset": "paper"}})
