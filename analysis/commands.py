@@ -172,10 +172,19 @@ def cmd_report(args) -> int:
         upload = False
     rep = write_report(args.storage, args.study, args.output, metric=args.metric, artifact_dir=args.artifact_dir,
                        upload=upload, baseline=args.baseline,
-                       paper_figures=getattr(args, "paper_figures", None))  # set by tipsd.sweep.viz_commands
+                       paper_figures=_paper_figures(args))
     print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
           f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
     return 0
+
+
+def _paper_figures(args):
+    """The report's figure maker: ``args.paper_figures(storage, study, out_dir, artifact_dir)`` is put
+    there by the parser (`tipsd.sweep.commands.add_report`), unless --no-figures; None without one."""
+    maker = getattr(args, "paper_figures", None)
+    if maker is None or getattr(args, "no_figures", False):
+        return None
+    return lambda out: maker(args.storage, args.study, out, args.artifact_dir)
 
 
 def cmd_export(args) -> int:

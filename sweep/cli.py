@@ -28,7 +28,6 @@ from tipsd.model.errors import TipsdError, UsageError
 from tipsd.model.record import scrub, url_password
 from tipsd.sweep import commands as sweep_commands
 from tipsd.sweep import version
-from tipsd.sweep import viz_commands
 
 # name -> (adds the command's parser: ``add(subparsers, name)``, its handler). "data synth" is the
 # subcommand synth of data; a handler of None makes a group that only holds subcommands.
@@ -47,12 +46,12 @@ COMMANDS: dict[str, tuple[Callable, Callable | None]] = {
     "paper": (analysis_commands.add_paper, analysis_commands.cmd_paper),
     "compare": (analysis_commands.add_compare, analysis_commands.cmd_compare),
     "heatmap": (analysis_commands.add_heatmap, analysis_commands.cmd_heatmap),
-    "report": (viz_commands.add_report, viz_commands.cmd_report),  # analysis's report + the paper's figures
+    "report": (sweep_commands.add_report, analysis_commands.cmd_report),  # + the paper's figures (sweep)
     "export": (analysis_commands.add_export, analysis_commands.cmd_export),
     "importance": (analysis_commands.add_importance, analysis_commands.cmd_importance),
-    "viz": (viz_commands.add_viz, None),
-    "viz interim": (viz_commands.add_viz_interim, viz_commands.cmd_viz_interim),
-    "viz results": (viz_commands.add_viz_results, viz_commands.cmd_viz_results),
+    "viz": (sweep_commands.add_viz, None),
+    "viz interim": (sweep_commands.add_viz_interim, sweep_commands.cmd_viz_interim),
+    "viz results": (sweep_commands.add_viz_results, sweep_commands.cmd_viz_results),
 }
 
 
