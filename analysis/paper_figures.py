@@ -115,7 +115,7 @@ def draw_interim(*, panels: Sequence[tuple[str, dict[str, np.ndarray]]]):
 
     _check_same(panels, ("image_id", "track_id"), "clips")
     n_clips, cols = len(panels[0][1]["image_id"]), len(panels)
-    fig, axes = plt.subplots(2 * n_clips, cols, figsize=(2.2 * cols, 2.6 * 2 * n_clips), squeeze=False)
+    fig, axes = plt.subplots(2 * n_clips, cols, figsize=(2.4 * cols + 0.6, 2.0 * 2 * n_clips + 0.6), squeeze=False)
     for c, (label, data) in enumerate(panels):
         for k in range(n_clips):
             _draw_interim_clip(axes[2 * k, c], data, k, None)
@@ -126,8 +126,8 @@ def draw_interim(*, panels: Sequence[tuple[str, dict[str, np.ndarray]]]):
             axes[2 * k, 0].set_ylabel(f"clip {k + 1}", fontsize=8)
             axes[2 * k + 1, 0].set_ylabel("zoom", fontsize=8)
     alphas = ", ".join(f"{a:g}" for a in panels[0][1]["alphas"])
-    fig.suptitle(f"interim poses: t−δ (green ○), t+δ (cyan ○), synthesized at α = {alphas} (blue ★), "
-                 "target (white ×)", fontsize=8)
+    fig.suptitle(f"joint at t−δ (green ○) and t+δ (cyan ○), trajectory (arrow),\nsynthesized at α = {alphas} "
+                 "(blue ★), target (white ×)", fontsize=8)
     fig.tight_layout()
     return fig
 
