@@ -48,11 +48,12 @@ def _neighbour_motion(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
 
 
 def interim_clips(dataset, n: int) -> list[int]:
-    """The `n` validation samples whose labelled joints move most between t−δ and t+δ.
+    """The `n` samples whose labelled joints move most between t−δ and t+δ, one per person first.
 
     The score of a sample is the mean |p_next − p_prev| over its joints labelled in both neighbour
-    frames (0 when none is); ties are broken by sample index, so the choice is a function of the
-    ground truth only and is the same for every network.
+    frames (0 when none is); ties are broken by sample index, and a person (video, track) is taken a
+    second time only when every person has one clip. The choice is a function of the ground truth
+    only, the same for every network.
 
     Raises:
         DataError: `n` < 1.
@@ -65,8 +66,22 @@ def interim_clips(dataset, n: int) -> list[int]:
         motion, both = _neighbour_motion(batch)
         scores.append(motion.sum(1) / both.sum(1).clamp_min(1))
     score = torch.cat(scores).numpy()
-    order = np.lexsort((np.arange(len(score)), -score))  # largest first, then lowest index
-    return [int(i) for i in order[:n]]
+    order = [int(i) for i in np.lexsort((np.arange(len(score)), -score))]  # largest first, then lowest index
+    person = [(s.video, s.track_id) for s in dataset.samples]
+    return _spread(order, person, n)
+
+
+def _spread(order: Sequence[int], group: Sequence[Any], n: int) -> list:
+    """The first `n` of `order`, taking at most one item per `group[item]` while other groups are left
+    (so a figure shows several people or videos, not one moment after another of the same), then the rest."""
+    first, seen = [], set()
+    for i in order:
+        if group[i] not in seen:
+            seen.add(group[i])
+            first.append(i)
+    taken = set(first)
+    rest = [i for i in order if i not in taken]
+    return (first + rest)[:n]
 
 
 def crop_images(frames: torch.Tensor) -> np.ndarray:
@@ -179,7 +194,8 @@ def frame_pckh(net, dataset, decode: str = "argmax") -> dict[tuple[int, int], fl
 
 
 def hardest_frames(scores: Iterable[dict[tuple[int, int], float]], n: int) -> list[tuple[int, int]]:
-    """The `n` frames with the lowest PCKh averaged over the networks' `frame_pckh` results.
+    """The `n` frames with the lowest PCKh averaged over the networks' `frame_pckh` results, the
+    hardest frame of each video first (then the next hardest), so a figure spans several videos.
 
     Only frames every network scored count; ties are broken by (video, image id), so the same
     inputs always give the same frames.
@@ -194,7 +210,8 @@ def hardest_frames(scores: Iterable[dict[tuple[int, int], float]], n: int) -> li
     if not common:
         raise DataError("no validation frame was scored for every network compared")
     mean = {k: float(np.mean([s[k] for s in scores])) for k in common}
-    return sorted(common, key=lambda k: (mean[k], k))[:n]
+    order = sorted(common, key=lambda k: (mean[k], k))
+    return [order[i] for i in _spread(range(len(order)), [k[0] for k in order], n)]
 
 
 def _read_image(root: Path, video: dict, image_id: int) -> np.ndarray:

@@ -126,15 +126,21 @@ def test_clips_are_chosen_from_the_ground_truth_by_motion(trained):
     data = interim_figure_data(load_network(trained[2])[0], ds, range(len(ds)))
     moved = np.where(data["labelled"], np.linalg.norm(data["next"] - data["prev"], axis=-1), 0)
     mean = moved.sum(1) / np.maximum(data["labelled"].sum(1), 1)
+    person = [(s.video, s.track_id) for s in ds.samples]
     assert mean[chosen[0]] == mean.max() and mean[chosen[0]] >= mean[chosen[1]] >= mean[chosen[2]]
+    assert len({person[i] for i in chosen}) == 3  # three people, each at its largest motion
+    for i in chosen:
+        assert mean[i] == max(mean[j] for j in range(len(ds)) if person[j] == person[i])
 
 
 def test_hardest_frames_by_hand():
     a = {(0, 1): 0.5, (0, 2): 0.0, (1, 3): 1.0, (1, 4): 0.2}
     b = {(0, 1): 0.1, (0, 2): 0.6, (1, 3): 0.0}  # (1, 4) not scored by b: left out
-    # means: (0,1) 0.3, (0,2) 0.3, (1,3) 0.5 -> ties broken by (video, image id)
-    assert hardest_frames([a, b], 2) == [(0, 1), (0, 2)]
+    # means: (0,1) 0.3, (0,2) 0.3, (1,3) 0.5 -> ties broken by (video, image id); one per video first
+    assert hardest_frames([a, b], 2) == [(0, 1), (1, 3)]
+    assert hardest_frames([a, b], 3) == [(0, 1), (1, 3), (0, 2)]
     assert hardest_frames([a], 1) == [(0, 2)]
+    assert hardest_frames([a], 4) == [(0, 2), (1, 4), (0, 1), (1, 3)]
 
 
 def test_results_figure_picks_the_same_frames_twice_and_the_same_for_every_cell(study):
