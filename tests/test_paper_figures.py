@@ -13,7 +13,7 @@ import torch
 from tipsd.analysis.paper_figures import draw_interim, draw_results, figure_digest, save_figure, zoom_box
 from tipsd.model.config import make_config
 from tipsd.model.data.batches import ClipBatches
-from tipsd.model.figure_data import hardest_frames, interim_clips, interim_figure_data, results_figure_data
+from tipsd.model.figure_data import frame_pckh, hardest_frames, interim_clips, interim_figure_data, results_figure_data
 from tipsd.model.train import clips_for, train, validate
 from tipsd.model.weights import load_checkpoint_network, load_network, save_weights
 from tipsd.sweep.cli import main
@@ -155,6 +155,22 @@ def test_results_figure_picks_the_same_frames_twice_and_the_same_for_every_cell(
         assert len(data["image"]) == 2 and data["pckh"].shape == (2,)
         assert np.all((data["pckh"] >= 0) & (data["pckh"] <= 1))
         assert data["gt"][0].shape[1:] == (17, 3)
+    fig = draw_results(panels=first)
+    assert len(fig.axes) == 2 * 3  # frames x (ground truth + 2 cells)
+    shown = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert shown == [f"PCKh {100 * d['pckh'][r]:.0f} %" for r in range(2) for _, d in first]
+
+
+def test_results_data_scores_frames_as_frame_pckh(study):
+    url, _ = study
+    setting = cell_settings(url, "f", [{"gamma_s": 1.0}])[0]
+    ds = clips_for(setting.config, "val")
+    scores = frame_pckh(setting.net, ds)
+    frames = hardest_frames([scores], 3)
+    data = results_figure_data(setting.net, ds, frames)
+    assert list(data["pckh"]) == [scores[f] for f in frames]
+    assert [len(p) for p in data["gt"]] == [sum(1 for a in ds.videos[v]["annotations"] if a["image_id"] == i)
+                                             for v, i in frames]
 
 
 def test_figures_are_deterministic_to_the_pixel(study, tmp_path):
