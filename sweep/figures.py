@@ -44,7 +44,7 @@ def _runs(storage: str, study_name: str):
     info = study_info(study, runs)
     done = runs[runs["state"] == "COMPLETE"].reset_index(drop=True)
     require_finished(done, study_name, info.counts)
-    return done, info
+    return study, done, info
 
 
 def default_cells(runs, direction: str, notes: list[str] | None = None) -> list[dict[str, float]]:
@@ -104,16 +104,16 @@ def cell_settings(storage: str, study_name: str, cells: Sequence[Mapping[str, fl
     """
     import optuna
 
-    from tipsd.analysis.artifacts import artifact_store, default_artifact_dir
+    from tipsd.analysis.artifacts import default_artifact_dir
     from tipsd.analysis.tables import varying_weights
     from tipsd.sweep.keep_weights import artifact_exists, kept_weights
 
-    runs, info = _runs(storage, study_name)
+    study, runs, info = _runs(storage, study_name)  # opened read-only (an archive works)
     chosen = match_cells(runs, cells, study_name) if cells else default_cells(runs, info.direction, notes)
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
     folder = Path(artifact_dir) if artifact_dir else default_artifact_dir(storage)
-    store = artifact_store(storage, folder)
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    # Read-only: an absent folder (nothing kept, or a read-only archive) is not created here.
+    store = optuna.artifacts.FileSystemArtifactStore(str(folder))
     trials = study.get_trials(deepcopy=False)
     kept = kept_weights(trials, store, info.direction)
     settings = []
@@ -208,7 +208,7 @@ def report_figures(storage: str, study_name: str, out_dir: Path, artifact_dir: s
     notes: list[str] = []
     try:
         settings = cell_settings(storage, study_name, None, artifact_dir, notes)
-    except FigureError as err:
+    except (TipsdError, OSError) as err:  # the report goes on without them, and says why
         return [], [f"the paper's figures are not drawn: {err}"]
     names = " and ".join(s.label for s in settings)
     interim = save_figure(draw_interim(panels=interim_panels(settings)), Path(out_dir) / "fig1_interim.png")
