@@ -21,7 +21,8 @@ from tipsd.analysis.text_tables import MISSING, frame_rows, latex_tabular, markd
 from tipsd.model.record import GAMMA_NAMES, MAP_COLUMNS, METRIC
 
 FORMATS = ("markdown", "latex", "csv")
-DAGGER_NOTE = "not distinguishable from the best (paired t-test over seeds, Holm-corrected, α = {alpha:g})"
+TEST_NOTE = "t-test on the seed-blocked ANOVA's pooled error, Holm-corrected"  # `stats.compare_to_best`
+DAGGER_NOTE = "not distinguishable from the best (" + TEST_NOTE + ", α = {alpha:g})"
 
 
 def greek(name: str, style: str = "text") -> str:
@@ -279,8 +280,7 @@ def table_notes(t: PaperTable) -> list[str]:
     if (t.tested & ~t.distinguishable).any():
         notes.append("†: " + DAGGER_NOTE.format(alpha=t.alpha) + ".")
     elif t.has_tests:
-        notes.append("Every tested cell is distinguishable from the best (paired t-test over seeds, "
-                     f"Holm-corrected, α = {t.alpha:g}).")
+        notes.append(f"Every tested cell is distinguishable from the best ({TEST_NOTE}, α = {t.alpha:g}).")
     if t.n_missing:
         notes.append(f"Missing cells ({MISSING}): {t.n_missing} of {t.n_cells}.")
     return notes

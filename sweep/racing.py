@@ -3,8 +3,9 @@
 Every cell first runs ``min_seeds`` seeds. Then, in rounds, each cell still in the race gets the next
 seed, until every cell is separated from the best or has ``max_seeds``, or the run budget is spent.
 Seeds are shared by all cells (round r runs seed ``seeds[r]`` on every survivor), so the comparisons
-stay paired by seed. The test is `tipsd table`'s (`tipsd.analysis.stats`): paired t-test of each
-survivor against the survivor with the best mean, Holm-corrected across the survivors.
+stay blocked by seed. The test is `tipsd table`'s (`tipsd.analysis.stats.blocked_comparison`): a
+cell + seed additive model with the error pooled over every cell's runs, each survivor tested against
+the survivor with the best mean, Holm-corrected across the survivors.
 
 The state is a pure function of what is stored, never of memory: `racing_state` replays the rounds
 from the cells × seeds matrix. Round r uses only ``seeds[:r]`` of the cells still in the race, so a
@@ -21,7 +22,7 @@ a killed worker's decision is recomputed, not lost. Choices (measured in docs/ra
   off, so the race's test is exactly the table's (`friedman_pretest=True` keeps it measurable).
 - **Separated is final** (F-race): if the best cell changes later, an earlier separated cell stays
   separated; it was separated from a cell that was then the best on the same seeds.
-- **A cell is separated only when worse** (mean paired difference against the best > 0): with missing
+- **A cell is separated only when worse** (fitted difference to the best > 0): with missing
   values a cell can beat the best on the seeds they share; it is then not separated.
 - **Seeds are 0 .. max_seeds − 1**, in that order: the same list a fixed study ``seeds = [0, 1, 2]``
   uses, so a fixed study's stored runs can count as the race's first rounds.
@@ -34,7 +35,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from tipsd.analysis.stats import holm
+from tipsd.analysis.stats import blocked_comparison, holm
 
 STATUSES = ("racing", "separated", "at_max", "stopped")  # a cell's state in the race (see `RaceState`)
 
@@ -48,7 +49,7 @@ class RacingSettings:
         (0, 1, 2, 3, 4)
     """
 
-    min_seeds: int = 3  # seeds every cell gets before any test (>= 2: a paired t-test needs 2 pairs)
+    min_seeds: int = 3  # seeds every cell gets before any test (>= 2: a cell needs 2 seeds shared with the best to be tested)
     max_seeds: int = 12  # seeds a cell gets at most
     alpha: float = 0.05  # family-wise error of separating a cell tied with the best, over the race
     budget: int | None = None  # most runs the race may plan (the first round always runs); None = no limit
@@ -62,7 +63,7 @@ class RacingSettings:
                 raise ValueError(f"racing {name} = {v!r}: expected an integer")
         if self.min_seeds < 2:
             raise ValueError(f"racing min_seeds = {self.min_seeds}: expected >= 2 "
-                             "(a paired t-test needs 2 seeds)")
+                             "(a cell needs 2 seeds shared with the best to be tested)")
         if self.max_seeds < self.min_seeds:
             raise ValueError(f"racing max_seeds = {self.max_seeds}: expected >= min_seeds = {self.min_seeds}")
         if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1):
@@ -221,8 +222,9 @@ def decide_round(
 
     Returns:
         The `RaceRound`: the best survivor (best mean over its values; ties: lowest index) and the
-        survivors separated (paired t-test, Holm over the survivors, ``p_holm < round_alpha``, and
-        worse than the best on the seeds they share).
+        survivors separated: `tipsd table`'s test (`blocked_comparison`: cell + seed model, error
+        pooled over every cell's runs, separated cells included), Holm over the survivors,
+        ``p_holm < round_alpha``, and worse than the best (fitted effects).
 
     Example:
         >>> x = np.array([[10.0, 11.0, 12.0], [0.0, 1.1, 1.9], [9.9, 11.2, 11.8]])
@@ -230,50 +232,19 @@ def decide_round(
         (1,)
     """
     sign = 1.0 if higher_is_better else -1.0
+    alive = np.asarray(alive, dtype=bool)
     survivors = np.flatnonzero(alive)
-    xs = x[survivors]  # (k, r)
-    present = np.isfinite(xs)
-    if not present.any():
+    res = blocked_comparison(x, higher_is_better, among=alive)  # error pooled over every cell's runs
+    if res["best"] is None:
         return RaceRound(x.shape[1], None, tuple(survivors.tolist()), (), (np.nan,) * survivors.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(present, xs, 0.0).sum(axis=1) / present.sum(axis=1)  # NaN: no value
-    b = int(np.nanargmax(sign * means))
-    d = sign * (xs[b] - xs)  # (k, r) paired differences; > 0: worse than the best on that seed
-    pvals = paired_t_pvalues(d)
-    pvals[b] = np.nan
-    with np.errstate(invalid="ignore"):
-        worse = np.nansum(d, axis=1) > 0
-    survivors, best = tuple(survivors.tolist()), int(survivors[b])
-    p_holm = holm(pvals)
+    p_holm = holm(res["p"][survivors])  # family: the survivors tested this round
+    worse = sign * res["mean_diff"][survivors] > 0
     level = settings.round_alpha
-    out = tuple(i for i, p, w in zip(survivors, p_holm, worse) if np.isfinite(p) and p < level and w)
-    if out and settings.friedman_pretest and not _friedman_rejects(x[list(survivors)], level):
+    out = tuple(int(i) for i, p, w in zip(survivors, p_holm, worse) if np.isfinite(p) and p < level and w)
+    if out and settings.friedman_pretest and not _friedman_rejects(x[survivors], level):
         out = ()
-    return RaceRound(x.shape[1], best, survivors, out, tuple(float(p) for p in p_holm))
-
-
-def paired_t_pvalues(d: np.ndarray) -> np.ndarray:
-    """`tipsd.analysis.stats.paired_t_pvalue` of every row of `d` at once (NaN entries skipped).
-
-    The race tests up to every cell in every round of every replay; one vectorised call keeps a
-    200-study simulation in seconds. Equal to the table's function row by row (tested).
-
-    Example:
-        >>> paired_t_pvalues(np.array([[1.0, 2.0, 3.0], [0.5, 0.5, np.nan]])).round(4).tolist()
-        [0.0742, 0.0]
-    """
-    from scipy import stats
-
-    d = np.asarray(d, dtype=float)
-    ok = np.isfinite(d)
-    n = ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(ok, d, 0.0).sum(axis=1) / n
-        sd = np.sqrt(np.where(ok, (d - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1))
-        t = mean / (sd / np.sqrt(n))
-        p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 1, 1))
-    p = np.where(sd == 0, np.where(mean == 0, 1.0, 0.0), p)
-    return np.where(n < 2, np.nan, p)
+    return RaceRound(x.shape[1], int(res["best"]), tuple(survivors.tolist()), out,
+                     tuple(float(p) for p in p_holm))
 
 
 def racing_state(
@@ -332,7 +303,8 @@ def racing_state(
         if r == settings.max_seeds:
             stop = "max"
             break
-        rnd = decide_round(xr[:, :r], alive, settings, higher_is_better)
+        planned = np.arange(r)[None, :] < n[:, None]  # a separated cell's later (stray) runs are not read
+        rnd = decide_round(np.where(planned, xr[:, :r], np.nan), alive, settings, higher_is_better)
         rounds.append(rnd)
         for c in rnd.separated:
             alive[c], status[c] = False, "separated"
