@@ -169,8 +169,8 @@ def test_racing_seeds_parse_to_settings_and_seeds_0_to_max():
                        "space": {"gamma_s": [0, 1]}})
     assert spec.seeds == [0, 1, 2, 3, 4] and spec.total_jobs() == 10  # at most cells x max
     assert (spec.racing.min_seeds, spec.racing.max_seeds, spec.racing.alpha, spec.racing.budget) == (3, 5, 0.1, 9)
-    assert parse_spec({"name": "r", "seeds": {"min": 3, "max": 5}}).racing.alpha == 0.05
-    assert parse_spec({"name": "f", "seeds": [0, 1]}).racing is None
+    assert parse_spec({"name": "r", "seeds": {"min": 3, "max": 5}, "space": {"gamma_s": [0]}}).racing.alpha == 0.05
+    assert parse_spec({"name": "f", "seeds": [0, 1], "space": {"gamma_s": [0]}}).racing is None
     with pytest.raises(SpecError, match="racing.budget = 9: a racing budget"):
         parse_spec({"name": "b", "sampler": "tpe", "budget": 4, "seeds": {"min": 3, "max": 5},
                     "racing": {"budget": 9}, "space": {"gamma_s": {"low": 0, "high": 1}}})
