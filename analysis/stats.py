@@ -182,7 +182,7 @@ def compare_to_best(
 ) -> pd.DataFrame:
     """Test every cell against the best cell (`blocked_comparison`), Holm-corrected across cells.
 
-    The same comparison racing uses for each of its rounds (`tipsd.sweep.racing.decide_round`).
+    The same comparison racing uses for each of its rounds (`tipsd.analysis.racing.decide_round`).
 
     Args:
         runs: finished runs (`load_runs`).

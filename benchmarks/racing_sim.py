@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from tipsd.sweep.racing import RaceState, RacingSettings, decide_round, racing_state
+from tipsd.analysis.racing import RaceState, RacingSettings, decide_round, racing_state
 
 TABLE1 = [83.0, 83.5, 83.9, 83.7, 85.4, 85.9, 85.3, 85.2, 85.6, 86.2, 85.8, 85.5, 85.5, 85.8, 85.7, 85.3]
 CLEAR_GAPS = [0, 0.1, 0.15, 0.5, 1.0, 1.5, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 2.9, 3.0, 3.1, 3.2]

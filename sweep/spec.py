@@ -33,7 +33,7 @@ from tipsd.model.config import PRESETS, config_keys, make_config
 from tipsd.model.errors import ConfigError, TipsdError
 from tipsd.model.record import GAMMA_NAMES, METRIC_NAMES
 from tipsd.sweep.pruners import PRUNERS, build_pruner
-from tipsd.sweep.racing import RacingSettings
+from tipsd.analysis.racing import RacingSettings
 
 SAMPLERS = ("grid", "tpe", "gp", "random", "qmc")
 DIRECTIONS = ("maximize", "minimize")
