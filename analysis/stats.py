@@ -12,6 +12,10 @@ Choices (documented in docs/analysis.md):
   t-test's pairs − 1. At 3 seeds and 16 cells that is 30 df instead of 2, which is what lets racing
   separate clearly worse cells at `min` seeds (docs/racing.md). The price: it assumes every cell has
   the same seed noise; `paired_t_pvalue` (the per-pair test) is kept for that check.
+- **Friedman gate**: no cell is distinguishable unless the Friedman test over the seeds every cell
+  has rejects "all cells equal" at α (`friedman_rejects`; F-race's pre-test). Racing uses the same
+  gate each round; in its simulation it kept the near-best cells in 97.5 % of studies instead of
+  93.5 % without it (docs/racing.md).
 - **Holm correction** across the cells tested against the best (family-wise error ≤ α, valid under any
   dependence between the tests, and uniformly more powerful than Bonferroni).
 - **Probability of being best**: bootstrap over seeds. Each replicate draws the seed list with
@@ -151,6 +155,24 @@ def blocked_comparison(x: np.ndarray, higher_is_better: bool = True, among: np.n
     return out
 
 
+def friedman_rejects(x: np.ndarray, level: float) -> bool:
+    """The Friedman test (cells as treatments, seeds as blocks) over the seeds every cell has rejects
+    "all cells equal" at `level`; True when it cannot be run (under 3 cells or 2 complete seeds),
+    so the pairwise tests alone decide, as F-race does with two candidates.
+
+    Example:
+        >>> friedman_rejects(np.array([[1.0, 2.0], [1.1, 2.1], [0.9, 1.9]]), 0.05)
+        False
+    """
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    block = x[:, np.isfinite(x).all(axis=0)]  # (cells, complete seeds)
+    if x.shape[0] < 3 or block.shape[1] < 2:
+        return True
+    return bool(stats.friedmanchisquare(*block).pvalue < level)
+
+
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (NaN inputs stay NaN and do not count in the family).
 
@@ -217,7 +239,7 @@ def compare_to_best(
     out["p_value"] = res["p"]
     out["p_holm"] = holm(res["p"])
     out["tested"] = np.isfinite(out["p_value"].to_numpy())
-    out["distinguishable"] = out["tested"] & (out["p_holm"] < alpha)
+    out["distinguishable"] = out["tested"] & (out["p_holm"] < alpha) & friedman_rejects(x, alpha)
     return out
 
 
