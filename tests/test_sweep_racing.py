@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 
 from tipsd.analysis.racing import race_matrix, racing_state
 from tipsd.model.record import cell_key
+from tipsd.sweep.cli import main
 from tipsd.sweep.jobs import ledger
 from tipsd.sweep.runner import run_study
 from tipsd.sweep.spec import load_spec
@@ -44,7 +45,7 @@ def stored(url: str):
     return done, jobs
 
 
-def test_racing_grid_runs_the_races_plan_and_nothing_else(tmp_path):
+def test_racing_grid_runs_the_races_plan_and_nothing_else(tmp_path, capsys):
     spec = race_study(tmp_path)
     url = f"sqlite:///{tmp_path}/r.db"
     report = run_study(spec, url, train_fn=noisy_train, progress=False, say=lambda line: None)
@@ -61,6 +62,12 @@ def test_racing_grid_runs_the_races_plan_and_nothing_else(tmp_path):
     assert race.status[0] == race.status[2] == "at_max" and race.n[0] == race.n[2] == 6
     assert race.status[1] == race.status[3] == "separated" and max(race.n[1], race.n[3]) < 6
     assert race.runs_saved == 24 - len(done) > 0
+    capsys.readouterr()
+    assert main(["status", "--storage", url]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "racing done" in ln][0]
+    assert line.strip() == (f"racing done (max): 6 seeds at most, 2 separated in {len(race.rounds)} decided rounds; "
+                            f"runs {len(done)} used, {len(done)} planned of the full 6-seed grid's 24 "
+                            f"({100 * len(done) / 24:.0f}%), {24 - len(done)} saved")
 
 
 def test_racing_resume_after_an_interrupt_ends_as_an_uninterrupted_run(tmp_path):
