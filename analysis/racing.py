@@ -407,3 +407,64 @@ def setting_state(
         if 1 in rnd.separated:
             return SettingState("separated", r, (), rnd.p_holm[1])
         r += 1
+
+
+def settings_from_spec(raw: dict) -> RacingSettings | None:
+    """The race's settings from a study's stored spec (``tipsd.spec``), None for a fixed seed list.
+
+    The spec was validated when the study was created (`tipsd.sweep.spec`); this only reads it.
+
+    Example:
+        >>> settings_from_spec({"seeds": {"min": 3, "max": 10}, "racing": {"alpha": 0.1}}).alpha
+        0.1
+        >>> settings_from_spec({"seeds": [0, 1]}) is None
+        True
+    """
+    seeds = raw.get("seeds") if isinstance(raw, dict) else None
+    if not isinstance(seeds, dict):
+        return None
+    extra = raw.get("racing") or {}
+    return RacingSettings(min_seeds=int(seeds["min"]), max_seeds=int(seeds["max"]),
+                          alpha=float(extra.get("alpha", RacingSettings.alpha)), budget=extra.get("budget"))
+
+
+def race_of_runs(all_runs, settings: RacingSettings, higher_is_better: bool = True):
+    """Replay a racing study's race from its trials as `load_runs(all_states=True)` gives them.
+
+    A run is a value when COMPLETE; any other settled trial (pruned, failed, diverged) settles its
+    (cell, seed) without a value, so for a finished study this is the driver's race (cells in sorted
+    order: only an exact tie of means could pick another best than the driver's spec order).
+
+    Args:
+        all_runs: every trial (columns ``cell``, ``seed``, ``state``, ``value`` and the five weights).
+        settings: the study's `RacingSettings` (`settings_from_spec`).
+        higher_is_better: the study's direction.
+
+    Returns:
+        ``(cells, state)``: a frame with one row per cell (the five weights, ``race_status``,
+        ``race_n``, ``race_p``) and the `RaceState`.
+    """
+    import pandas as pd
+
+    from tipsd.model.record import GAMMA_NAMES
+
+    trials = all_runs[all_runs["state"] != "RUNNING"]
+    first = trials.drop_duplicates("cell").sort_values("cell")
+    cells = first["cell"].tolist()
+    records = [(c, int(s), float(v) if st == "COMPLETE" and pd.notna(v) else math.nan)
+               for c, s, v, st in zip(trials["cell"], trials["seed"], trials["value"], trials["state"])
+               if pd.notna(s)]
+    x, settled = race_matrix(records, cells, settings)
+    state = racing_state(x, settings.seeds, settings, higher_is_better, settled=settled)
+    out = first[list(GAMMA_NAMES)].reset_index(drop=True)
+    out["race_status"], out["race_n"], out["race_p"] = state.status, state.n, state.p_holm
+    return out, state
+
+
+def study_race(info, all_runs):
+    """`race_of_runs`'s per-cell frame for a study (`tipsd.analysis.runs.StudyInfo`), None when the
+    study does not race (a fixed seed list, or not a tipsd study)."""
+    settings = settings_from_spec(info.user_attrs.get("tipsd.spec", {}))
+    if settings is None or "cell" not in all_runs or "value" not in all_runs:
+        return None
+    return race_of_runs(all_runs, settings, info.direction != "minimize")[0]

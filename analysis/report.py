@@ -120,7 +120,9 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     md += ["", "## Table", ""]
     table = None
     try:
-        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot)
+        from tipsd.analysis.racing import study_race
+
+        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs))
     except AnalysisError as err:
         md.append(f"No paper-layout table: {err}. The cells are listed below.")
     if table is not None:

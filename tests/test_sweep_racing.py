@@ -93,6 +93,36 @@ def test_racing_resume_after_an_interrupt_ends_as_an_uninterrupted_run(tmp_path)
     assert stored(url) == stored(clean)
 
 
+def test_table_heatmap_and_report_show_n_and_the_separated_cells(tmp_path, capsys):
+    from tipsd.analysis.heatmap import _heatmap_data
+    from tipsd.analysis.racing import race_of_runs, settings_from_spec
+    from tipsd.analysis.runs import load_runs
+    from tipsd.analysis.tables import build_table
+
+    spec = race_study(tmp_path)
+    url = f"sqlite:///{tmp_path}/r.db"
+    race = run_study(spec, url, train_fn=noisy_train, progress=False, say=lambda line: None).ledger.race
+    all_runs = load_runs(url, "race", all_states=True)
+    cells, replayed = race_of_runs(all_runs, settings_from_spec(spec.raw), True)
+    by_cell = {cell_key(r): repr((r["race_status"], r["race_n"], round(r["race_p"], 12)))
+               for r in cells.to_dict("records")}
+    assert by_cell == {cell_key(g): repr((race.status[i], race.n[i], round(race.p_holm[i], 12)))
+                       for i, g in enumerate(spec.cells())}  # the table's replay is the driver's race
+    assert replayed.runs_used == race.runs_used and replayed.rounds[-1].n == race.rounds[-1].n
+    capsys.readouterr()
+    assert main(["table", "race", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    for i, g in enumerate(spec.cells()):
+        if race.status[i] == "separated":
+            assert f"(out at n {race.n[i]}, p {race.p_holm[i]:.2g})" in out
+    assert out.count("(n 6)") == sum(s == "at_max" for s in race.status) == 2
+    assert "Racing: n = seeds a cell got" in out and "2 of 4 cells out." in out
+    table = build_table(all_runs[all_runs["state"] == "COMPLETE"], rows="gamma_info", cols="gamma_s", race=cells)
+    ann = _heatmap_data(table).annotations[0]
+    assert sorted(a.split("\n")[1] for a in ann.ravel()) == sorted(
+        ("out " if s == "separated" else "") + f"n{n}" for s, n in zip(race.status, race.n))
+
+
 def test_racing_budget_stops_the_race(tmp_path):
     spec = race_study(tmp_path, "[racing]\nbudget = 14")
     url = f"sqlite:///{tmp_path}/r.db"
