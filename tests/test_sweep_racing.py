@@ -130,3 +130,33 @@ def test_racing_budget_stops_the_race(tmp_path):
     race = report.ledger.race
     assert race.stop_reason in ("budget", "separated") and race.runs_planned <= 14
     assert len(stored(url)[0]) == race.runs_planned
+
+
+def test_bayesian_racing_gives_each_setting_the_seeds_its_race_asks(tmp_path):
+    from tipsd.analysis.racing import setting_state
+
+    spec = load_spec(write_study(tmp_path, "race", """name = "race"
+sampler = "random"
+sampler_seed = 3
+budget = 5
+seeds = { min = 2, max = 4 }
+[space]
+gamma_info = { low = 0.5, high = 2 }
+gamma_s = { low = 0.1, high = 3 }
+[train]
+preset = "tiny"
+""" + FAST_RUN))
+    url = f"sqlite:///{tmp_path}/r.db"
+    report = run_study(spec, url, train_fn=noisy_train, progress=False, say=lambda line: None)
+    done, jobs = stored(url)
+    assert set(jobs.values()) == {1} and report.ledger.finished
+    states = report.ledger.settings_race
+    assert len(states) == 5 and all(st.finished for st in states.values())
+    for cell, st in states.items():
+        # seeds 0 .. k-1; k can exceed the final n by the seeds a setting got before a better
+        # incumbent finished and separated it at n (the answer is re-derived from storage)
+        seeds = sorted(s for (c, s) in done if c == cell)
+        assert seeds == list(range(len(seeds))) and st.n <= len(seeds) <= 4
+    assert any(st.status == "at_max" and st.n == 4 for st in states.values())  # the incumbent ran to max
+    assert any(st.status == "separated" for st in states.values())
+    assert len(done) < 5 * 4
