@@ -123,27 +123,33 @@ def blocked_comparison(x: np.ndarray, higher_is_better: bool = True, among: np.n
         return out
     b = int(np.argmax(score))
     out["best"] = b
-    rows, cols = np.nonzero(present)
-    design = np.zeros((rows.size, k + n_seeds))  # one-hot cell, one-hot seed (rank k + seeds − 1)
-    design[np.arange(rows.size), rows] = 1.0
-    design[np.arange(rows.size), k + cols] = 1.0
-    y = x[rows, cols]
-    xtx_pinv = np.linalg.pinv(design.T @ design)
-    coef = xtx_pinv @ design.T @ y
-    rank = int(np.linalg.matrix_rank(design)) if rows.size else 0
-    df = rows.size - rank
-    out["df"] = int(df)
+    # Normal equations of the one-hot cell + seed design, cells eliminated first (their block is
+    # diagonal): the seeds' Schur complement is seeds x seeds, so a 1000-cell grid costs no more
+    # than a few small matrices (a dense pinv of the full design took minutes there).
     shared = present & present[b]
     out["n_pairs"] = shared.sum(axis=1)
-    contrast = np.zeros((k, k + n_seeds))
-    contrast[:, b] += 1.0
-    contrast[np.arange(k), np.arange(k)] -= 1.0  # row c: a_best − a_c (estimable: seeds connect them)
-    diff = contrast @ coef
-    out["mean_diff"] = np.where(np.arange(k) == b, 0.0, diff)
+    counts = present.astype(float)  # (k, S) incidence N
+    n_cell = counts.sum(axis=1)
+    has = n_cell > 0
+    y0 = np.where(present, x, 0.0)
+    u = np.divide(counts, n_cell[:, None], out=np.zeros_like(counts), where=has[:, None])  # D_c^-1 N
+    schur = np.diag(counts.sum(axis=0)) - counts.T @ u  # (S, S): D_s − N' D_c^-1 N
+    schur_pinv = np.linalg.pinv(schur)
+    cell_mean = np.divide(y0.sum(axis=1), n_cell, out=np.zeros(k), where=has)
+    seed_eff = schur_pinv @ (y0.sum(axis=0) - counts.T @ cell_mean)  # (S,)
+    cell_eff = cell_mean - u @ seed_eff  # (k,)
+    diff = cell_eff[b] - cell_eff
+    out["mean_diff"] = np.where(np.arange(k) == b, 0.0, np.where(has, diff, np.nan))
+    df = int(present.sum() - has.sum() - np.linalg.matrix_rank(schur))
+    out["df"] = df
     if df < 1:
         return out
-    sigma2 = float(np.sum((y - design @ coef) ** 2) / df)
-    var = np.einsum("ij,jk,ik->i", contrast, xtx_pinv, contrast)
+    resid = np.where(present, x - cell_eff[:, None] - seed_eff[None, :], 0.0)
+    sigma2 = float((resid ** 2).sum() / df)
+    y = x[present]
+    w = u[b][None, :] - u  # (k, S): the contrast a_best − a_c through the seed block
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = 1.0 / n_cell[b] + 1.0 / n_cell + np.einsum("ij,jk,ik->i", w, schur_pinv, w)
     sign = 1.0 if higher_is_better else -1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         t = sign * diff / np.sqrt(sigma2 * var)

@@ -97,3 +97,32 @@ def test_blocked_comparison_pools_the_error_and_ignores_seed_offsets():
 def test_blocked_comparison_of_nothing():
     res = blocked_comparison(np.full((2, 3), np.nan))
     assert res["best"] is None and np.isnan(res["p"]).all()
+
+
+def test_blocked_comparison_equals_least_squares_on_the_full_design():
+    # reference: the one-hot cell + seed design solved by numpy's least squares, with missing runs
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (7, 5)) + np.arange(7)[:, None] * 0.3 + rng.normal(0, 1, 5)
+    x[rng.random(x.shape) < 0.25] = np.nan
+    x[6] = np.nan  # a cell with nothing stored
+    rows, cols = np.nonzero(np.isfinite(x))
+    design = np.zeros((rows.size, 12))
+    design[np.arange(rows.size), rows] = 1.0
+    design[np.arange(rows.size), 7 + cols] = 1.0
+    coef, _, rank, _ = np.linalg.lstsq(design, x[rows, cols], rcond=None)
+    rss = [float(((x[rows, cols] - design @ coef) ** 2).sum())]  # lstsq leaves it empty: rank-deficient
+    df = rows.size - rank
+    g = np.linalg.pinv(design.T @ design)
+    res = blocked_comparison(x)
+    b = res["best"]
+    assert res["df"] == df
+    for c in range(6):
+        if c == b:
+            continue
+        e = np.zeros(12)
+        e[b], e[c] = 1.0, -1.0
+        t = (e @ coef) / np.sqrt(rss[0] / df * (e @ g @ e))
+        assert res["mean_diff"][c] == pytest.approx(e @ coef)
+        if res["n_pairs"][c] >= 2:
+            assert res["p"][c] == pytest.approx(2 * sps.t.sf(abs(t), df))
+    assert np.isnan(res["p"][6]) and np.isnan(res["mean_diff"][6])
