@@ -149,6 +149,9 @@ def spec_identity(raw: dict[str, Any]) -> dict[str, Any]:
     train = ident.get("train", {})
     if isinstance(train, dict):
         ident["train"] = {"preset": "quick", "overrides": {}, **train}
+    if isinstance(ident.get("seeds"), dict) and isinstance(ident.get("racing", {}), dict):
+        ident["racing"] = {"alpha": RacingSettings.alpha, **ident.get("racing", {})}  # [racing] omitted = defaults
+        ident["racing"]["alpha"] = _as_floats(ident["racing"]["alpha"])
     # A weight is a number: 1 and 1.0 are the same value (and the same cell key), so the same study.
     for section in ("space", "fixed"):
         if isinstance(ident.get(section), dict):

@@ -174,3 +174,10 @@ def test_racing_seeds_parse_to_settings_and_seeds_0_to_max():
     with pytest.raises(SpecError, match="racing.budget = 9: a racing budget"):
         parse_spec({"name": "b", "sampler": "tpe", "budget": 4, "seeds": {"min": 3, "max": 5},
                     "racing": {"budget": 9}, "space": {"gamma_s": {"low": 0, "high": 1}}})
+
+
+def test_racing_defaults_written_out_are_the_same_study():
+    base = {"name": "r", "seeds": {"min": 3, "max": 5}, "space": {"gamma_s": [0, 1]}}
+    assert spec_hash(base) == spec_hash({**base, "racing": {"alpha": 0.05}})
+    assert spec_hash(base) != spec_hash({**base, "racing": {"alpha": 0.1}})
+    assert spec_hash(base) != spec_hash({**base, "seeds": {"min": 3, "max": 6}})
