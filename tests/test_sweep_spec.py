@@ -45,6 +45,13 @@ EXPECTED = {
     "preset_not_a_string": "train.preset = ['tiny']: unknown preset",
     "pruner_type_not_a_string": "pruner.type = ['median']: unknown pruner",
     "unknown_keep_weights": "run.keep_weights = 'best': unknown policy; expected one of best-per-cell, all, none",
+    "racing_min_below_two": "seeds.min = 1: expected >= 2",
+    "racing_max_below_min": "seeds.max = 3: expected >= seeds.min = 4",
+    "racing_unknown_seed_key": "seeds.mx = 10: unknown field; did you mean 'max'",
+    "racing_with_seed_list": "racing needs seeds = { min = 3, max = 12 }",
+    "racing_bad_alpha": "racing.alpha = 5: expected a number in (0, 1)",
+    "racing_budget_below_first_round": "racing.budget = 4: below the first round's 6 runs",
+    "racing_unknown_key": "racing.alfa = 0.05: unknown field; did you mean 'alpha'",
 }
 # Files whose fault is their storage URL: run without --storage, which would take precedence.
 STORAGE_CASES = {"unreachable_storage", "unreachable_postgres", "bad_storage_scheme"}
@@ -166,3 +173,22 @@ def test_keep_weights_default_follows_the_preset_and_is_not_part_of_the_hash():
     paper_all = {**base, "train": {"preset": "paper"}, "run": {"keep_weights": "all"}}
     assert parse_spec(paper_all).run["keep_weights"] == "all"
     assert spec_hash(paper_all) == spec_hash({**base, "train": {"preset": "paper"}})
+
+
+def test_racing_seeds_parse_to_settings_and_seeds_0_to_max():
+    spec = parse_spec({"name": "r", "seeds": {"min": 3, "max": 5}, "racing": {"alpha": 0.1, "budget": 9},
+                       "space": {"gamma_s": [0, 1]}})
+    assert spec.seeds == [0, 1, 2, 3, 4] and spec.total_jobs() == 10  # at most cells x max
+    assert (spec.racing.min_seeds, spec.racing.max_seeds, spec.racing.alpha, spec.racing.budget) == (3, 5, 0.1, 9)
+    assert parse_spec({"name": "r", "seeds": {"min": 3, "max": 5}, "space": {"gamma_s": [0]}}).racing.alpha == 0.05
+    assert parse_spec({"name": "f", "seeds": [0, 1], "space": {"gamma_s": [0]}}).racing is None
+    with pytest.raises(SpecError, match="racing.budget = 9: a racing budget"):
+        parse_spec({"name": "b", "sampler": "tpe", "budget": 4, "seeds": {"min": 3, "max": 5},
+                    "racing": {"budget": 9}, "space": {"gamma_s": {"low": 0, "high": 1}}})
+
+
+def test_racing_defaults_written_out_are_the_same_study():
+    base = {"name": "r", "seeds": {"min": 3, "max": 5}, "space": {"gamma_s": [0, 1]}}
+    assert spec_hash(base) == spec_hash({**base, "racing": {"alpha": 0.05}})
+    assert spec_hash(base) != spec_hash({**base, "racing": {"alpha": 0.1}})
+    assert spec_hash(base) != spec_hash({**base, "seeds": {"min": 3, "max": 6}})
