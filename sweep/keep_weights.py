@@ -8,7 +8,7 @@ Policies (`tipsd.sweep.spec.KEEP_WEIGHTS`; the default is filled in by `parse_sp
 - ``"none"`` (default for the paper preset, whose networks are large: opt in with "all" or
   "best-per-cell").
 
-A kept file (`tipsd.model.weights.save_weights`, about 110 kB on tiny, see docs/sweep.md) is uploaded
+A kept file (`tipsd.model.weights.save_weights`: about 116 kB on tiny, 361 kB on quick, docs/sweep.md) is uploaded
 with `optuna.artifacts.upload_artifact` to the trial before it is told COMPLETE (a finished trial
 takes no new attributes), and its artifact id is written to the trial's `WEIGHTS_ARTIFACT` user
 attribute. Best-per-cell decides twice: before the upload (is this run better than the cell's kept
