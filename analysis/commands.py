@@ -255,7 +255,7 @@ def _output(p: argparse.ArgumentParser) -> None:
 
 def add_table(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd table``: its options."""
-    p = _add(subparsers, name, "Tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV).",
+    p = _add(subparsers, name, "tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV)",
              "tipsd table table2 --storage sqlite:///tipsd.db --blocks gamma_red --rows gamma_var "
              "--cols gamma_com --format latex", layout=True)
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
@@ -268,7 +268,7 @@ def add_table(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_paper(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd paper``: its options."""
-    p = _add(subparsers, name, "Print the published Table I or II (reference values) in its layout.",
+    p = _add(subparsers, name, "print the published Table I or II (reference values) in its layout",
              "tipsd paper table2 --format latex", study=False)
     p.add_argument("table", choices=("table1", "table2"))
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
@@ -278,7 +278,7 @@ def add_paper(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd compare``: its options."""
-    p = _add(subparsers, name, "Compare a study with a published table: Spearman ρ, best cells, claims.",
+    p = _add(subparsers, name, "compare a study with a published table: Spearman ρ, best cells, claims",
              "tipsd compare table1 --paper table1 --baseline 77.3")
     p.add_argument("--paper", choices=("table1", "table2"), required=True, help="published table to compare with")
     p.add_argument("--baseline", type=float, default=None,
@@ -290,7 +290,7 @@ def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd heatmap``: its options."""
-    p = _add(subparsers, name, "Draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG.",
+    p = _add(subparsers, name, "draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG",
              "tipsd heatmap table2 -o table2.pdf", layout=True)
     p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
     return p
@@ -298,7 +298,7 @@ def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_report(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd report``: its options."""
-    p = _add(subparsers, name, "Write a Markdown + HTML report of a study; upload its figures as artifacts.",
+    p = _add(subparsers, name, "write a Markdown + HTML report of a study; upload its figures as artifacts",
              "tipsd report table1 -o reports/table1")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--artifact-dir", default=None, help="artifact folder (default: next to the SQLite file)")
@@ -309,7 +309,7 @@ def add_report(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_export(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd export``: its options."""
-    p = _add(subparsers, name, "Export a study as a tidy table, one row per run (CSV or Parquet).",
+    p = _add(subparsers, name, "export a study as a tidy table, one row per run (CSV or Parquet)",
              "tipsd export table1 --format parquet -o table1.parquet", metric=False)
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--all-states", action="store_true", help="include FAIL, PRUNED and RUNNING trials")
@@ -319,7 +319,7 @@ def add_export(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_importance(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd importance``: its options."""
-    p = _add(subparsers, name, "Weight importances (PED-ANOVA, fANOVA), main effects and interactions.",
+    p = _add(subparsers, name, "weight importances (PED-ANOVA, fANOVA), main effects and interactions",
              "tipsd importance table2 --metric Total")
     p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
