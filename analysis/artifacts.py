@@ -32,3 +32,29 @@ def artifact_store(storage_url: str, artifact_dir: str | Path | None = None):
     path = Path(artifact_dir) if artifact_dir else default_artifact_dir(storage_url)
     path.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(path))
+
+
+def upload_or_replace(store, file_path: str | Path, study) -> str:
+    """Upload `file_path` as an artifact of `study`, or, when the study already has an artifact of
+    that file name (an earlier `tipsd report`), overwrite its content under the same id.
+
+    Re-running a report thus leaves one artifact per figure. Replacing in place, not deleting and
+    re-uploading: Optuna 5 has no API to delete an artifact's record, and the record optuna-dashboard
+    leaves when it deletes one (JSON null) breaks `optuna.artifacts.get_all_artifact_meta`.
+
+    Returns:
+        The artifact id.
+
+    Example:
+        >>> upload_or_replace(artifact_store("sqlite:///tipsd.db"), "heatmap.png", study)  # doctest: +SKIP
+        'b0c7…'
+    """
+    from optuna.artifacts import get_all_artifact_meta, upload_artifact
+
+    path = Path(file_path)
+    for meta in get_all_artifact_meta(study):
+        if meta.filename == path.name:
+            with path.open("rb") as stream:
+                store.write(meta.artifact_id, stream)
+            return meta.artifact_id
+    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)

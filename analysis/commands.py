@@ -113,18 +113,35 @@ def _note_missing_cells(runs, all_runs) -> None:
         print(f"note: cell {where} has no finished run: {what}", file=sys.stderr)
 
 
-def cmd_table(args) -> int:
-    from tipsd.analysis.tables import build_table, joint_table, render_frame, render_table
+def _footer(text: str, lines: list[str], fmt: str) -> tuple[str, list[str]]:
+    """`lines` under a Markdown table, as LaTeX comments under a LaTeX one; CSV stays pure data, so
+    its lines are returned to go to stderr."""
+    lines = [line for line in lines if line]
+    if fmt == "csv":
+        return text, lines
+    return text + "".join(f"% {line}\n" if fmt == "latex" else f"\n{line}\n" for line in lines), []
 
-    _, _, runs, all_runs, col, higher = _load(args)
+
+def cmd_table(args) -> int:
+    from tipsd.analysis.footers import progress_line, signal_text, study_plan
+    from tipsd.analysis.tables import apply_where, build_table, joint_table, render_frame, render_table
+
+    _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
+    plan = study_plan(info.user_attrs)
+    aside: list[str] = []
     if args.joints:
         text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
     else:
         table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                            where=_where(args), higher_is_better=higher)
-        text = render_table(table, args.format, decimals=args.decimals)
+                            where=_where(args), higher_is_better=higher, grid=plan.grid)
+        axes = [a for a in (table.blocks, table.rows, table.cols) if a]
+        signal = signal_text(apply_where(runs, _where(args)), col, higher_is_better=higher, by=axes)
+        text, aside = _footer(render_table(table, args.format, decimals=args.decimals),
+                              [progress_line(plan, runs), signal.footer], args.format)
     _emit(text, args.output)
+    for line in aside:
+        print(line, file=sys.stderr)
     if not args.joints:
         _note_missing_cells(runs, all_runs)
     return 0
@@ -139,11 +156,14 @@ def cmd_paper(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison
 
-    _, _, runs, _, col, _ = _load(args)
+    _, info, runs, _, col, higher = _load(args)
     comp = compare_with_paper(runs, args.paper, metric=col, baseline=args.baseline)
-    _emit(render_comparison(comp, decimals=args.decimals), args.output)
+    partial = progress_line(study_plan(info.user_attrs), runs)
+    text = render_comparison(comp, decimals=args.decimals) + (f"\n{partial}\n" if partial else "")
+    _emit(text + "\n" + signal_text(runs, col, higher_is_better=higher).markdown, args.output)
     return 0
 
 
@@ -151,12 +171,16 @@ def cmd_heatmap(args) -> int:
     from tipsd.analysis.heatmap import save_heatmap
     from tipsd.analysis.tables import build_table
 
+    from tipsd.analysis.footers import progress_line, study_plan
+
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
+    plan = study_plan(info.user_attrs)
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                        where=_where(args), higher_is_better=higher)
+                        where=_where(args), higher_is_better=higher, grid=plan.grid)
     title = info.metric if col == "value" else col
-    path = save_heatmap(table, args.output, decimals=args.decimals, title=title)
+    path = save_heatmap(table, args.output, decimals=args.decimals, title=title,
+                        caption=progress_line(plan, runs))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -33,7 +33,8 @@ def test_table_on_a_stored_study(table1_url, capsys):
     assert main(["table", "table1", "--storage", table1_url]) == 0
     out = capsys.readouterr().out
     assert "| 1 | 85.6 | **86.2** | 85.8 | 85.5 |\n| 5 | 85.5 | 85.8 | 85.7 | – |\n" in out
-    assert out.endswith("Missing cells (–): 1 of 16.\n")
+    assert out.endswith("Missing cells (–): 1 of 16.\n\nSignal cannot be assessed without replicates: every one "
+                        "of the 15 cells has a single seed (15 runs); run two or more seeds per cell.\n")
     assert main(["table", "table1", "--storage", table1_url, "--format", "latex", "--rows", "gamma_s",
                  "--cols", "gamma_info"]) == 0
     assert "0.1 & 83.5 & 85.9 & \\textbf{86.2} & 85.8 \\\\" in capsys.readouterr().out
