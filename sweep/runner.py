@@ -107,7 +107,7 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
     led = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
     if report.resumed:
         say(f"resuming: {len(led.done)} of {led.total} runs done")
-    bar = Progress(spec.name, led.total, led.settled, enabled=progress)
+    bar = Progress(spec.name, led.total, led.settled, enabled=progress, workers=workers)
     runtime = runtime_overrides(device, workers)
     try:
         with interrupts.stop_on_signals():
@@ -119,7 +119,8 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
                 count = lambda: ledger(spec, study.get_trials(deepcopy=False), retry_from(study)).settled  # noqa: E731
                 with Poller(bar, count):
                     report.outcomes = run_workers(spec, storage_url, workers, runtime=runtime, train_fn=train_fn,
-                                                  version=version, say=lambda line: _say(bar, 0, line))
+                                                  version=version, say=lambda line: _say(bar, 0, line),
+                                                  on_outcome=bar.finished)
         report.ledger = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
         bar.set(report.ledger.settled)
     finally:
@@ -138,13 +139,15 @@ def runtime_overrides(device: str | None, workers: int) -> dict[str, Any]:
 # ---- local worker processes ----------------------------------------------------------------------
 
 def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dict[str, Any],
-                train_fn: Callable | None, version: str, say: Callable[[str], None]) -> list[Outcome]:
+                train_fn: Callable | None, version: str, say: Callable[[str], None],
+                on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Start `workers` processes running `worker_loop`, relay their lines, and wait for them.
 
     A stop asked of this process (Ctrl-C reaches the whole group; SIGTERM or a SIGINT may reach this
     process alone) is forwarded to every worker as one SIGTERM; workers that have not finished
     their clean-up after `STOP_WAIT_S` are killed. A worker that dies (killed) is reported in one
     line; the others finish the study (its trial is failed by the heartbeat check and re-run).
+    `on_outcome` gets each finished trial's `Outcome` (the progress bar's ETA).
 
     Returns:
         The outcomes of every worker. Raises `KeyboardInterrupt` after a stop, the first worker's
@@ -173,6 +176,8 @@ def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dic
             kind = ""
         if kind == "outcome":
             outcomes.append(payload[0])
+            if on_outcome is not None:
+                on_outcome(payload[0])
             say(payload[1])
         elif kind == "line":
             say(payload[0])
@@ -358,6 +363,8 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         if on_outcome is not None:
             on_outcome(out, line)
         else:
+            if bar is not None:
+                bar.finished(out)
             _say(bar, worker, line)
 
 
