@@ -28,6 +28,7 @@ from tipsd.sweep.claim import claim
 from tipsd.sweep.faults import kill_point
 from tipsd.sweep.heartbeat import fail_stale
 from tipsd.sweep.jobs import RETRY_FROM, Ledger, ledger, retry_from
+from tipsd.sweep.companion import sync_quietly
 from tipsd.sweep.progress import Poller, Progress, summary_line
 from tipsd.sweep.spec import StudySpec
 from tipsd.sweep.storage import create_or_resume, open_storage, study_exists
@@ -108,21 +109,28 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
     if report.resumed:
         say(f"resuming: {len(led.done)} of {led.total} runs done")
     bar = Progress(spec.name, led.total, led.settled, enabled=progress, workers=workers)
+
+    def finished(out: Outcome) -> None:  # in this (parent) process, after every finished trial
+        bar.finished(out)
+        sync_quietly(storage, study)
+
     runtime = runtime_overrides(device, workers)
     try:
         with interrupts.stop_on_signals():
             if workers <= 1:
                 report.outcomes = worker_loop(spec, storage_url, worker=0, runtime=runtime,
                                               train_fn=train_fn, version=version, bar=bar, study=study,
-                                              storage=storage)
+                                              storage=storage,
+                                              on_outcome=lambda out, line: (finished(out), _say(bar, 0, line)))
             else:
                 count = lambda: ledger(spec, study.get_trials(deepcopy=False), retry_from(study)).settled  # noqa: E731
                 with Poller(bar, count):
                     report.outcomes = run_workers(spec, storage_url, workers, runtime=runtime, train_fn=train_fn,
                                                   version=version, say=lambda line: _say(bar, 0, line),
-                                                  on_outcome=bar.finished)
+                                                  on_outcome=finished)
         report.ledger = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
         bar.set(report.ledger.settled)
+        sync_quietly(storage, study)  # runs other machines finished too
     finally:
         bar.close()
     report.wall_s = time.perf_counter() - t0
@@ -363,8 +371,6 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         if on_outcome is not None:
             on_outcome(out, line)
         else:
-            if bar is not None:
-                bar.finished(out)
             _say(bar, worker, line)
 
 
