@@ -25,7 +25,7 @@ from tipsd.model.net.losses import TERM_NAMES, total_loss
 from tipsd.model.net.tipsd_net import TIPSDNet
 from tipsd.model.predict import build_predictions, decode_heatmaps, to_image_coords
 from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
-from tipsd.model.train_step import loss_terms
+from tipsd.model.train_step import init_grad_scales, loss_terms
 
 
 @dataclass
@@ -40,6 +40,7 @@ class TrainResult:
     frames_per_s: float = 0.0  # training clips (key frames, each with 2 neighbours) per second
     peak_mem_mb: float = 0.0  # CPU: peak RSS of the process; CUDA: max_memory_allocated
     device: str = "cpu"
+    loss_scales: dict[str, float] = field(default_factory=dict)  # loss_balance factors per term (1 = none)
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,6 +228,7 @@ def train(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
     )
     gammas = torch.tensor([getattr(cfg, g) for g in GAMMA_NAMES], device=device)  # (5,) a tensor input, not a constant
+    scales = None if cfg.loss_balance == "init_grad" else torch.ones(len(TERM_NAMES), device=device)  # (5,)
 
     history: list[dict[str, float]] = []
     start_epoch, step, losses, metrics = 0, 0, {}, None
@@ -241,6 +243,7 @@ def train(
             schedule.load_state_dict(state["schedule"])
             start_epoch, step = state["epoch"] + 1, state["step"]
             history, losses, metrics = state["history"], state["losses"], state["metrics"]
+            scales = state["loss_scales"].to(device)
 
     train_seconds, train_clips = 0.0, 0
     for epoch in range(start_epoch, cfg.epochs):
@@ -258,7 +261,9 @@ def train(
             if cfg.debug_nan_term and step == cfg.debug_nan_step and cfg.debug_nan_term != "total":
                 nan_mask = torch.tensor([n == cfg.debug_nan_term for n in TERM_NAMES], device=device)
                 terms = torch.where(nan_mask, torch.full_like(terms, float("nan")), terms)
-            loss = total_loss(terms, gammas)
+            if scales is None:  # loss_balance = "init_grad": fixed from the first batch, kept in checkpoints
+                scales = init_grad_scales(net, terms)
+            loss = total_loss(terms * scales, gammas)
             if cfg.debug_nan_term == "total" and step == cfg.debug_nan_step:
                 loss = loss * float("nan")
             # Check before the update, so a diverged step never writes NaN into the weights.
@@ -289,7 +294,7 @@ def train(
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, cfg, {
                 "model": net.state_dict(), "ema": ema_net.model.state_dict() if ema_net else None, "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
+                "schedule": schedule.state_dict(), "epoch": epoch, "step": step, "loss_scales": scales.cpu(),
                 "history": history, "losses": losses, "metrics": metrics,
             })
         if on_epoch is not None and validated:
@@ -305,6 +310,7 @@ def train(
         peak_mem_mb=peak_memory_mb(device),
         device=str(device),
         config=config_to_dict(cfg),
+        loss_scales=dict(zip(TERM_NAMES, scales.tolist())),
     )
 
 
