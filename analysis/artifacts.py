@@ -6,6 +6,7 @@ for any other storage (PostgreSQL, in-memory) it is ``./tipsd-artifacts``. Both 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tipsd.model.record import sqlite_path
@@ -40,7 +41,8 @@ def upload_or_replace(store, file_path: str | Path, study) -> str:
 
     Re-running a report thus leaves one artifact per figure. Replacing in place, not deleting and
     re-uploading: Optuna 5 has no API to delete an artifact's record, and the record optuna-dashboard
-    leaves when it deletes one (JSON null) breaks `optuna.artifacts.get_all_artifact_meta`.
+    leaves when it deletes one (JSON null) breaks `optuna.artifacts.get_all_artifact_meta`; a figure
+    deleted in the dashboard is uploaded again.
 
     Returns:
         The artifact id.
@@ -49,12 +51,24 @@ def upload_or_replace(store, file_path: str | Path, study) -> str:
         >>> upload_or_replace(artifact_store("sqlite:///tipsd.db"), "heatmap.png", study)  # doctest: +SKIP
         'b0c7…'
     """
-    from optuna.artifacts import get_all_artifact_meta, upload_artifact
+    from optuna.artifacts import upload_artifact
 
     path = Path(file_path)
-    for meta in get_all_artifact_meta(study):
-        if meta.filename == path.name:
+    for artifact_id, filename in _study_artifacts(study):
+        if filename == path.name:
             with path.open("rb") as stream:
-                store.write(meta.artifact_id, stream)
-            return meta.artifact_id
+                store.write(artifact_id, stream)
+            return artifact_id
     return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)
+
+
+def _study_artifacts(study) -> list[tuple[str, str]]:
+    """(artifact id, file name) of the study's artifacts. Read from the study's system attributes
+    (where Optuna records them) rather than with `get_all_artifact_meta`, which fails on the JSON
+    null that optuna-dashboard leaves for an artifact deleted in its page."""
+    out = []
+    for key, value in study._storage.get_study_system_attrs(study._study_id).items():
+        meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
+        if isinstance(meta, dict) and "artifact_id" in meta:
+            out.append((meta["artifact_id"], meta.get("filename", "")))
+    return out

@@ -4,7 +4,8 @@ cells, and the HTML report, taken in Debian's headless `chromium` (installed wit
 It runs studies/smoke.toml (tiny preset, 8 runs) into a fresh SQLite file, writes `tipsd report`, starts
 `tipsd dashboard` on a free port and writes into --out:
 
-    dashboard-study.png   the smoke study (one trial per run), with its note (table, signal line)
+    dashboard-study.png   the smoke study (one trial per run) and its artifacts (the report's figures)
+    dashboard-note.png    its note: which view answers what, the table, the signal line, the spec
     dashboard-cells.png   smoke.cells (one trial per cell, value = seed mean)
     report.png            report.html, top of the page
 
@@ -13,16 +14,21 @@ Usage:
 """
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-import socket
-import subprocess
+import os
 import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
+
+# benchmarks/signal.py would shadow the standard library's `signal` (which subprocess imports)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIPSD = [sys.executable, "-m", "tipsd.sweep.cli"]
@@ -83,7 +89,8 @@ def main() -> int:
                         sys.exit("the dashboard did not start")
                     time.sleep(0.5)
             base = f"http://127.0.0.1:{port}/dashboard/studies"
-            shoot(chromium, f"{base}/{studies['smoke']}", out / "dashboard-study.png", height=2400)
+            shoot(chromium, f"{base}/{studies['smoke']}", out / "dashboard-study.png", height=3400)
+            shoot(chromium, f"{base}/{studies['smoke']}/note", out / "dashboard-note.png", height=1600)
             shoot(chromium, f"{base}/{studies['smoke.cells']}", out / "dashboard-cells.png", height=2400)
         finally:
             dash.terminate()

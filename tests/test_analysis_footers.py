@@ -134,3 +134,19 @@ def test_report_run_twice_keeps_one_artifact_per_figure(hand_url, tmp_path):
     assert len(stored) == 2
     heat = next(m for m in metas if m.filename == "heatmap.png")
     assert (tmp_path / "h-artifacts" / heat.artifact_id).read_bytes() == (tmp_path / "rep" / "heatmap.png").read_bytes()
+
+
+def test_report_uploads_again_a_figure_deleted_in_the_dashboard(hand_url, tmp_path):
+    import json
+
+    rep = ["report", "hand", "--storage", hand_url, "-o", str(tmp_path / "rep")]
+    assert main(rep) == 0
+    storage = optuna.storages.get_storage(hand_url)
+    study_id = storage.get_study_id_from_name("hand")
+    heat = next(k for k, v in storage.get_study_system_attrs(study_id).items()
+                if k.startswith("artifacts:") and json.loads(v)["filename"] == "heatmap.png")
+    storage.set_study_system_attr(study_id, heat, json.dumps(None))  # what the dashboard's delete leaves
+    assert main(rep) == 0
+    live = [json.loads(v)["filename"] for k, v in storage.get_study_system_attrs(study_id).items()
+            if k.startswith("artifacts:") and json.loads(v) is not None]
+    assert sorted(live) == ["heatmap.png", "main_effects.png"]
