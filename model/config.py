@@ -32,6 +32,9 @@ class TrainConfig:
     gamma_var: float = 1.0  # diversity of each part-group feature
     gamma_red: float = 1.0  # redundancy between key-frame and complementary features
     seed: int = 0  # seeds data order, augmentation and initialisation
+    # Seeds the network's initial weights instead of `seed` when >= 0: every seed then starts from
+    # the same weights, as runs fine-tuned from one pretrained backbone do (docs/model.md).
+    init_seed: int = -1
     # --- data
     data: str = "synth:quick"  # a PoseTrack18-format folder, or "synth:<preset>" (generated, cached)
     cache_dir: str = ""  # where generated data and decoded crops live; "" = ~/.cache/tipsd

@@ -194,7 +194,7 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     use_amp = cfg.amp and device.type == "cuda"  # bf16 autocast is a GPU speed-up only
-    torch.manual_seed(cfg.seed)  # network initialisation
+    torch.manual_seed(cfg.seed if cfg.init_seed < 0 else cfg.init_seed)  # network initialisation
 
     # ---- data
     root = resolve_dataset(cfg.data, cfg.cache_dir)
