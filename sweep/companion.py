@@ -10,13 +10,14 @@ its best. tipsd concludes over cells (the seed mean), so beside study ``NAME`` i
 Finished trials cannot be changed in Optuna, so the companion is rebuilt (deleted and created again)
 whenever the cells' (n, mean) changed, and left alone otherwise; like `sweep.jobs.ledger`, it is
 derived from what is stored, never remembered. `tipsd run` syncs it after every finished run and at
-the end, `tipsd dashboard` when it starts. A sync that loses a race with another machine's sync
+the end (from a thread, `BackgroundSync`), `tipsd dashboard` when it starts. A sync that loses a race with another machine's sync
 (both rebuilding at once) gives up quietly: the next one catches up.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import warnings
 from typing import Any
 
@@ -136,7 +137,7 @@ def sync_companion(storage, study) -> bool:
         comp = optuna.create_study(study_name=name, storage=storage, direction=study.direction)
     except optuna.exceptions.DuplicatedStudyError:  # another process rebuilt it first
         return False
-    for key, value in {COMPANION_OF: study.study_name, SIGNATURE: sig, "tipsd.metric": metric,
+    for key, value in {COMPANION_OF: study.study_name, "tipsd.metric": metric,
                        "tipsd.description": f"cells of {study.study_name}: one trial per cell, "
                                             f"value = seed mean of {metric}"}.items():
         comp.set_user_attr(key, value)
@@ -144,4 +145,43 @@ def sync_companion(storage, study) -> bool:
         warnings.simplefilter("ignore")
         comp.set_metric_names([f"{metric} (seed mean)"])
     comp.add_trials(companion_trials(cells, searched))
+    comp.set_user_attr(SIGNATURE, sig)  # last: a rebuild cut short is rebuilt by the next sync
     return True
+
+
+class BackgroundSync:
+    """Keeps `study`'s companion current from a thread of the `tipsd run` parent, so training never
+    waits for it (a rebuild of 64 cells took 4 s on this loaded 2-core machine, SQLite; docs/sweep.md).
+
+    `request()` after each finished run; requests that arrive during a sync are coalesced into one
+    more sync. `close()` runs a last sync and waits for it; `close(wait=False)` (after Ctrl-C) does not.
+
+    Example:
+        >>> sync = BackgroundSync(storage, study); sync.request(); sync.close()  # doctest: +SKIP
+    """
+
+    def __init__(self, storage, study):
+        self._storage, self._study = storage, study
+        self._want, self._final = threading.Event(), False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="tipsd-companion")
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a sync (returns at once)."""
+        self._want.set()
+
+    def _run(self) -> None:
+        while True:
+            self._want.wait()
+            self._want.clear()
+            final = self._final  # read before the sync: a close() during it asks for one more
+            sync_quietly(self._storage, self._study)
+            if final:
+                return
+
+    def close(self, wait: bool = True) -> None:
+        """A last sync (waited for when `wait`), then the thread ends."""
+        self._final = True
+        self._want.set()
+        if wait:
+            self._thread.join()

@@ -28,7 +28,7 @@ from tipsd.sweep.claim import claim
 from tipsd.sweep.faults import kill_point
 from tipsd.sweep.heartbeat import fail_stale
 from tipsd.sweep.jobs import RETRY_FROM, Ledger, ledger, retry_from
-from tipsd.sweep.companion import sync_quietly
+from tipsd.sweep.companion import BackgroundSync
 from tipsd.sweep.progress import Poller, Progress, summary_line
 from tipsd.sweep.spec import StudySpec
 from tipsd.sweep.storage import create_or_resume, open_storage, study_exists
@@ -110,9 +110,11 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
         say(f"resuming: {len(led.done)} of {led.total} runs done")
     bar = Progress(spec.name, led.total, led.settled, enabled=progress, workers=workers)
 
+    companion = BackgroundSync(storage, study)
+
     def finished(out: Outcome) -> None:  # in this (parent) process, after every finished trial
         bar.finished(out)
-        sync_quietly(storage, study)
+        companion.request()
 
     runtime = runtime_overrides(device, workers)
     try:
@@ -130,8 +132,9 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
                                                   on_outcome=finished)
         report.ledger = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
         bar.set(report.ledger.settled)
-        sync_quietly(storage, study)  # runs other machines finished too
+        companion.close()  # a last sync, waited for: runs other machines finished count too
     finally:
+        companion.close(wait=False)  # after an error or Ctrl-C: do not wait for a view
         bar.close()
     report.wall_s = time.perf_counter() - t0
     return report

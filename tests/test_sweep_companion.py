@@ -2,6 +2,8 @@
 runs finish, checked against what is stored."""
 from __future__ import annotations
 
+import time
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -44,9 +46,15 @@ def test_companion_is_updated_as_each_run_finishes(tmp_path):
     url = f"sqlite:///{tmp_path}/t.db"
     seen = []
 
-    def train_and_look(config, **kw):  # before each run: what the companion holds of the ones before
+    def held() -> int:
         names = optuna.get_all_study_names(url)
-        seen.append(sum(t.user_attrs["n"] for t in _cells(url).values()) if "g.cells" in names else 0)
+        return sum(t.user_attrs["n"] for t in _cells(url).values()) if "g.cells" in names else 0
+
+    def train_and_look(config, **kw):  # before each run: the companion catches up with the runs before
+        deadline = time.monotonic() + 30  # it is rebuilt from a thread of the run's parent
+        while held() < len(seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(held())
         return fake_train(config, **kw)
 
     run_study(load_spec(grid_study(tmp_path, seeds=(0, 1))), url, train_fn=train_and_look, progress=False)
