@@ -6,6 +6,7 @@ for any other storage (PostgreSQL, in-memory) it is ``./tipsd-artifacts``. Both 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tipsd.model.record import sqlite_path
@@ -34,25 +35,40 @@ def artifact_store(storage_url: str, artifact_dir: str | Path | None = None):
     return FileSystemArtifactStore(str(path))
 
 
-def replace_study_artifact(store, study, path: str | Path) -> str:
-    """Upload `path` as an artifact of `study`, first removing the study's artifacts of the same file
-    name, so that a rerun replaces a figure instead of adding a second copy; returns the new id.
+def upload_or_replace(store, file_path: str | Path, study) -> str:
+    """Upload `file_path` as an artifact of `study`, or, when the study already has an artifact of
+    that file name (an earlier `tipsd report`), overwrite its content under the same id.
 
-    A removed artifact's metadata is set to JSON null, as optuna-dashboard's own delete does (the
-    dashboard skips such entries).
+    Re-running a report thus leaves one artifact per figure. Replacing in place, not deleting and
+    re-uploading: Optuna 5 has no API to delete an artifact's record, and the record optuna-dashboard
+    leaves when it deletes one (JSON null) breaks `optuna.artifacts.get_all_artifact_meta`; a figure
+    deleted in the dashboard is uploaded again.
+
+    Returns:
+        The artifact id.
+
+    Example:
+        >>> upload_or_replace(artifact_store("sqlite:///tipsd.db"), "heatmap.png", study)  # doctest: +SKIP
+        'b0c7…'
     """
-    import json
-
     from optuna.artifacts import upload_artifact
-    from optuna.artifacts.exceptions import ArtifactNotFound
 
-    storage, name = study._storage, Path(path).name
-    for key, value in storage.get_study_system_attrs(study._study_id).items():
-        meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
-        if isinstance(meta, dict) and meta.get("filename") == name:
-            try:
-                store.remove(meta["artifact_id"])
-            except ArtifactNotFound:
-                pass
-            storage.set_study_system_attr(study._study_id, key, json.dumps(None))
+    path = Path(file_path)
+    for artifact_id, filename in _study_artifacts(study):
+        if filename == path.name:
+            with path.open("rb") as stream:
+                store.write(artifact_id, stream)
+            return artifact_id
     return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)
+
+
+def _study_artifacts(study) -> list[tuple[str, str]]:
+    """(artifact id, file name) of the study's artifacts. Read from the study's system attributes
+    (where Optuna records them) rather than with `get_all_artifact_meta`, which fails on the JSON
+    null that optuna-dashboard leaves for an artifact deleted in its page."""
+    out = []
+    for key, value in study._storage.get_study_system_attrs(study._study_id).items():
+        meta = json.loads(value) if key.startswith("artifacts:") and isinstance(value, str) else None
+        if isinstance(meta, dict) and "artifact_id" in meta:
+            out.append((meta["artifact_id"], meta.get("filename", "")))
+    return out

@@ -113,20 +113,38 @@ def _note_missing_cells(runs, all_runs) -> None:
         print(f"note: cell {where} has no finished run: {what}", file=sys.stderr)
 
 
+def _footer(text: str, lines: list[str], fmt: str) -> tuple[str, list[str]]:
+    """`lines` under a Markdown table, as LaTeX comments under a LaTeX one; CSV stays pure data, so
+    its lines are returned to go to stderr."""
+    lines = [line for line in lines if line]
+    if fmt == "csv":
+        return text, lines
+    return text + "".join(f"% {line}\n" if fmt == "latex" else f"\n{line}\n" for line in lines), []
+
+
 def cmd_table(args) -> int:
-    from tipsd.analysis.tables import build_table, joint_table, render_frame, render_table
+    from tipsd.analysis.footers import progress_line, signal_text, study_plan
+    from tipsd.analysis.tables import apply_where, build_table, joint_table, render_frame, render_table
 
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
+    plan = study_plan(info.user_attrs)
+    aside: list[str] = []
     if args.joints:
         text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
     else:
         from tipsd.analysis.racing import study_race
 
         table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                            where=_where(args), higher_is_better=higher, race=study_race(info, all_runs))
-        text = render_table(table, args.format, decimals=args.decimals)
+                            where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
+                            grid=plan.grid)
+        axes = [a for a in (table.blocks, table.rows, table.cols) if a]
+        signal = signal_text(apply_where(runs, _where(args)), col, higher_is_better=higher, by=axes)
+        text, aside = _footer(render_table(table, args.format, decimals=args.decimals),
+                              [progress_line(plan, runs), signal.footer], args.format)
     _emit(text, args.output)
+    for line in aside:
+        print(line, file=sys.stderr)
     if not args.joints:
         _note_missing_cells(runs, all_runs)
     return 0
@@ -141,11 +159,14 @@ def cmd_paper(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison
 
-    _, _, runs, _, col, _ = _load(args)
+    _, info, runs, _, col, higher = _load(args)
     comp = compare_with_paper(runs, args.paper, metric=col, baseline=args.baseline)
-    _emit(render_comparison(comp, decimals=args.decimals), args.output)
+    partial = progress_line(study_plan(info.user_attrs), runs)
+    text = render_comparison(comp, decimals=args.decimals) + (f"\n{partial}\n" if partial else "")
+    _emit(text + "\n" + signal_text(runs, col, higher_is_better=higher).markdown, args.output)
     return 0
 
 
@@ -154,12 +175,17 @@ def cmd_heatmap(args) -> int:
     from tipsd.analysis.racing import study_race
     from tipsd.analysis.tables import build_table
 
+    from tipsd.analysis.footers import progress_line, study_plan
+
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
+    plan = study_plan(info.user_attrs)
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                        where=_where(args), higher_is_better=higher, race=study_race(info, all_runs))
+                        where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
+                        grid=plan.grid)
     title = info.metric if col == "value" else col
-    path = save_heatmap(table, args.output, decimals=args.decimals, title=title)
+    path = save_heatmap(table, args.output, decimals=args.decimals, title=title,
+                        caption=progress_line(plan, runs))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -268,7 +294,7 @@ def _output(p: argparse.ArgumentParser) -> None:
 
 def add_table(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd table``: its options."""
-    p = _add(subparsers, name, "Tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV).",
+    p = _add(subparsers, name, "tabulate a stored study in the paper's layout (Markdown, LaTeX, CSV)",
              "tipsd table table2 --storage sqlite:///tipsd.db --blocks gamma_red --rows gamma_var "
              "--cols gamma_com --format latex", layout=True)
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
@@ -281,7 +307,7 @@ def add_table(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_paper(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd paper``: its options."""
-    p = _add(subparsers, name, "Print the published Table I or II (reference values) in its layout.",
+    p = _add(subparsers, name, "print the published Table I or II (reference values) in its layout",
              "tipsd paper table2 --format latex", study=False)
     p.add_argument("table", choices=("table1", "table2"))
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown")
@@ -291,7 +317,7 @@ def add_paper(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd compare``: its options."""
-    p = _add(subparsers, name, "Compare a study with a published table: Spearman ρ, best cells, claims.",
+    p = _add(subparsers, name, "compare a study with a published table: Spearman ρ, best cells, claims",
              "tipsd compare table1 --paper table1 --baseline 77.3")
     p.add_argument("--paper", choices=("table1", "table2"), required=True, help="published table to compare with")
     p.add_argument("--baseline", type=float, default=None,
@@ -303,7 +329,7 @@ def add_compare(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd heatmap``: its options."""
-    p = _add(subparsers, name, "Draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG.",
+    p = _add(subparsers, name, "draw a study as annotated heatmaps (one panel per block), PNG, PDF or SVG",
              "tipsd heatmap table2 -o table2.pdf", layout=True)
     p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
     return p
@@ -311,7 +337,7 @@ def add_heatmap(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_report(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd report``: its options."""
-    p = _add(subparsers, name, "Write a Markdown + HTML report of a study; upload its figures as artifacts.",
+    p = _add(subparsers, name, "write a Markdown + HTML report of a study; upload its figures as artifacts",
              "tipsd report table1 -o reports/table1")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--artifact-dir", default=None, help="artifact folder (default: next to the SQLite file)")
@@ -322,7 +348,7 @@ def add_report(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_export(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd export``: its options."""
-    p = _add(subparsers, name, "Export a study as a tidy table, one row per run (CSV or Parquet).",
+    p = _add(subparsers, name, "export a study as a tidy table, one row per run (CSV or Parquet)",
              "tipsd export table1 --format parquet -o table1.parquet", metric=False)
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--all-states", action="store_true", help="include FAIL, PRUNED and RUNNING trials")
@@ -332,7 +358,7 @@ def add_export(subparsers, name: str) -> argparse.ArgumentParser:
 
 def add_importance(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd importance``: its options."""
-    p = _add(subparsers, name, "Weight importances (PED-ANOVA, fANOVA), main effects and interactions.",
+    p = _add(subparsers, name, "weight importances (PED-ANOVA, fANOVA), main effects and interactions",
              "tipsd importance table2 --metric Total")
     p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")

@@ -9,8 +9,8 @@ import html
 import re
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}td.num{text-align:right}img{max-width:100%}
 pre{background:#f6f6f6;padding:1em;overflow:auto}"""
 
 
@@ -18,6 +18,14 @@ def _inline(text: str) -> str:
     out = html.escape(text, quote=False)
     out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+
+
+# a cell that is a number (with a ± spread, a † or a bold best): right-aligned; text stays left-aligned
+_NUMBER = re.compile(r"^(\*\*)?[-+−]?(\d+(\.\d*)?|\.\d+|nan|inf|–)( ± \d+(\.\d*)?)?(\*\*)?( †)?$")
+
+
+def _td(cell: str) -> str:
+    return f'<td class="num">{_inline(cell)}</td>' if _NUMBER.match(cell) else f"<td>{_inline(cell)}</td>"
 
 
 def _cells(line: str) -> list[str]:
@@ -54,7 +62,7 @@ def markdown_to_html(text: str, title: str = "tipsd report") -> str:
             rows = [_cells(r) for r in lines[i:j] if not re.match(r"^\|( *-+ *\|)+$", r.replace(":", ""))]
             head, body = rows[0], rows[1:]
             out.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead><tbody>")
-            out += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body]
+            out += ["<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in body]
             out.append("</tbody></table>")
             i = j
             continue

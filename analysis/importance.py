@@ -173,7 +173,9 @@ def interactions(runs: pd.DataFrame, metric: str = "value") -> pd.DataFrame:
 def plot_main_effects(*, effects: pd.DataFrame, ax=None, ylabel: str = "metric"):
     """Draw `main_effects` output: mean ± std of the metric against each weight's value, one line each.
 
-    Weight values are placed at evenly spaced positions (the grids are not linear: 0, 0.1, 1, 5).
+    Weight values are placed at evenly spaced positions (the grids are not linear: 0, 0.1, 1, 5) and
+    the ticks are labelled with the values themselves (when the weights share one grid; else with
+    each position's values, one line per weight in the legend).
 
     Args:
         effects: the frame of `main_effects`.
@@ -192,11 +194,18 @@ def plot_main_effects(*, effects: pd.DataFrame, ax=None, ylabel: str = "metric")
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
+    grids = []
     for weight, part in effects.groupby("weight", sort=False):
         pos = np.arange(len(part))
+        grids.append(tuple(fmt_value(v) for v in part["value"]))
         ax.errorbar(pos, part["mean"], yerr=part["std"].fillna(0.0), marker="o", capsize=3,
-                    label=f"{greek(weight, 'latex')}: " + ", ".join(fmt_value(v) for v in part["value"]))
-    ax.set_xlabel("weight value (index on its grid)")
+                    label=f"{greek(weight, 'latex')}: " + ", ".join(grids[-1]))
+    longest = max(grids, key=len, default=())
+    ax.set_xticks(np.arange(len(longest)))
+    # one shared grid: its values are the ticks; otherwise each tick lists what each weight has there
+    ax.set_xticklabels(longest if len(set(grids)) == 1 else
+                       ["/".join(g[i] if i < len(g) else "–" for g in grids) for i in range(len(longest))])
+    ax.set_xlabel("weight value")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     return ax

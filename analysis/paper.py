@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from tipsd.analysis.effects import Effects, effects_against_reference
 from tipsd.analysis.runs import AnalysisError
 from tipsd.model.record import GAMMA_NAMES
 from tipsd.analysis.tables import PaperTable, build_table, fmt_value, greek
@@ -241,6 +242,7 @@ class Comparison:
     best_study: tuple[Cell, float] | None
     claims: list[ClaimResult]
     notes: list[str] = field(default_factory=list)
+    effects: Effects | None = None  # each side's cells against its own reference cell
 
 
 def compare_with_paper(
@@ -260,7 +262,9 @@ def compare_with_paper(
 
     Returns:
         A `Comparison`: shared cells (paper, mean, std, n), Spearman ρ over them, each side's best
-        shared cell and every claim checked on both sides.
+        shared cell, every claim checked on both sides, and the effects of the cells against a
+        reference cell on each side (`tipsd.analysis.effects`: levels of different benchmarks are
+        not comparable, effects are).
 
     Example:
         >>> c = compare_with_paper(paper_runs("table2"), "table2")
@@ -299,7 +303,8 @@ def compare_with_paper(
         res_.paper_status = ref.status
     best_p = (_best(shared_paper), shared_paper[_best(shared_paper)]) if shared_paper else None
     best_s = (_best(shared_study), shared_study[_best(shared_study)]) if shared_study else None
-    return Comparison(table, axes, shared, len(paper), len(study), rho, p, best_p, best_s, claims, notes)
+    return Comparison(table, axes, shared, len(paper), len(study), rho, p, best_p, best_s, claims, notes,
+                      effects_against_reference(shared, axes))
 
 
 def render_comparison(c: Comparison, *, decimals: int = 1, level: int = 1) -> str:
@@ -320,16 +325,24 @@ def render_comparison(c: Comparison, *, decimals: int = 1, level: int = 1) -> st
              f"- Spearman rank correlation ρ: {rho}",
              f"- Best shared cell, paper: {best(c.best_paper)}",
              f"- Best shared cell, reproduction: {best(c.best_study)}"]
+    e = c.effects
+    if e is not None:
+        eff_rho = "n/a" if math.isnan(e.rho) else f"{e.rho:.3f} (p = {e.p:.3g})"
+        lines += [f"- Effects: each cell minus the reference cell {_label(tuple(e.reference.items()))} ({e.why}) of "
+                  "its own table (the two benchmarks' levels differ for reasons other than the weights)",
+                  f"- Effects, Spearman ρ: {eff_rho}; same sign: {e.agree} of {e.compared} cells"]
     lines += [f"- Note: {n}" for n in c.notes]
     claims = [[str(r.number), r.text, r.paper_status, r.status, r.detail] for r in c.claims]
     lines += ["", f"{section} Claims", "", markdown_table(["#", "claim", "paper", "reproduction", "detail"], claims)]
     shared = []
-    for rec in c.shared.to_dict("records"):
+    frame = e.cells if e is not None else c.shared
+    for rec in frame.to_dict("records"):
         repro = f"{rec['mean']:.{decimals}f}"
         if rec["n"] >= 2:
             repro += f" ± {rec['std']:.{decimals}f}"
         shared.append([fmt_value(rec[a]) for a in c.axes]
-                      + [f"{rec['paper']:.1f}", repro, str(rec["n"]), f"{rec['mean'] - rec['paper']:+.{decimals}f}"])
-    header = [greek(a) for a in c.axes] + ["paper", "reproduction", "n", "difference"]
+                      + [f"{rec['paper']:.1f}", f"{rec['paper_effect']:+.1f}", repro,
+                         f"{rec['study_effect']:+.{decimals}f}", str(rec["n"])])
+    header = [greek(a) for a in c.axes] + ["paper", "paper effect", "reproduction", "reproduction effect", "n"]
     lines += ["", f"{section} Shared cells", "", markdown_table(header, shared)]
     return "\n".join(lines) + "\n"

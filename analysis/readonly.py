@@ -76,7 +76,7 @@ def open_readonly(url: str):
     shown = masked_url(url)
     path = sqlite_path(url)
     if path is not None and not Path(path).is_file():
-        raise ReadError(f"storage {shown!r}: no such database file")
+        raise ReadError(f"storage {shown!r}: no such database file {str(Path(path).resolve())!r}")
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=reader_engine_kwargs(url), skip_table_creation=True)
     except ReadError:

@@ -91,6 +91,7 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     """The report's Markdown and the figures it drew into `out_dir` (see `write_report`)."""
     from tipsd.analysis.heatmap import save_heatmap
     from tipsd.analysis.importance import interactions, main_effects, plot_main_effects, weight_importances
+    from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison, table_axes
 
     info = study_info(study, all_runs)
@@ -115,6 +116,10 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     if "fail_reason" in all_runs:
         reasons = all_runs.loc[all_runs["state"] == "FAIL", "fail_reason"].dropna().value_counts()
         md += [f"- Failed ({n}): {r}" for r, n in reasons.items()]
+    plan = study_plan(attrs)
+    partial = progress_line(plan, runs)
+    if partial:
+        md.append(f"- {partial}")
     figures: list[Path] = []
 
     md += ["", "## Table", ""]
@@ -122,7 +127,8 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     try:
         from tipsd.analysis.racing import study_race
 
-        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs))
+        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs),
+                            grid=plan.grid)
     except AnalysisError as err:
         md.append(f"No paper-layout table: {err}. The cells are listed below.")
     if table is not None:
@@ -130,10 +136,14 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
             md.append("Fixed: " + ", ".join(f"{greek(k)}={fmt_value(v)}" for k, v in table.fixed.items()))
             md.append("")
         md.append(render_table(table, "markdown", decimals=2))
-        fig = save_heatmap(table, out_dir / "heatmap.png", decimals=2, title=name)
-        save_heatmap(table, out_dir / "heatmap.pdf", decimals=2, title=name)
+        if partial:
+            md += [partial, ""]
+        fig = save_heatmap(table, out_dir / "heatmap.png", decimals=2, title=name, caption=partial)
+        save_heatmap(table, out_dir / "heatmap.pdf", decimals=2, title=name, caption=partial)
         figures.append(fig)
         md += [f"![heatmap]({fig.name})", ""]
+
+    md.append(signal_text(runs, col, higher_is_better=higher).markdown)
 
     md += ["## Cells", "",
            "Mean over seeds with a 95 % t-interval; p (Holm): t-test against the best cell on the "
@@ -240,13 +250,14 @@ def write_report(
     ids: list[str] = []
     if upload and figures:
         import optuna
-        from tipsd.analysis.artifacts import artifact_store, replace_study_artifact
+
+        from tipsd.analysis.artifacts import artifact_store, upload_or_replace
 
         if not isinstance(storage, str) and artifact_dir is None:
             artifact_dir = "tipsd-artifacts"
         store = artifact_store(storage if isinstance(storage, str) else "", artifact_dir)
         # The study as read is opened read-only (tipsd.analysis.readonly); uploading writes to it.
         target = optuna.load_study(study_name=study_name, storage=storage) if isinstance(storage, str) else study
-        for fig in figures:  # a rerun replaces each figure (same file name) rather than adding a copy
-            ids.append(replace_study_artifact(store, target, fig))
+        for fig in figures:
+            ids.append(upload_or_replace(store, fig, target))
     return Report(md_path, html_path, figures, ids)

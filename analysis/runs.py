@@ -68,7 +68,7 @@ def _check_storage(storage: Any) -> None:
     # Opening a missing SQLite file would silently create an empty database: refuse instead.
     path = sqlite_path(storage)
     if path is not None and not Path(path).exists():
-        raise AnalysisError(f"storage file '{path}' does not exist (from --storage {masked_url(storage)})")
+        raise AnalysisError(f"storage file '{Path(path).resolve()}' does not exist (from --storage {masked_url(storage)})")
 
 
 def _reader(storage: Any) -> Any:

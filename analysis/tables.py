@@ -133,8 +133,11 @@ def varying_weights(runs: pd.DataFrame) -> list[str]:
     return [g for g in GAMMA_NAMES if g in runs and runs[g].dropna().nunique() > 1]
 
 
-def auto_layout(runs: pd.DataFrame) -> tuple[str | None, str, str]:
+def auto_layout(runs: pd.DataFrame, vary: Sequence[str] | None = None) -> tuple[str | None, str, str]:
     """(blocks, rows, cols) following the paper: 2 varying weights → Table I, 3 → Table II.
+
+    `vary` names the varying weights (default: those that vary in `runs`); a study's spec gives
+    them so that a partial study keeps its axes.
 
     With two varying weights the first (in γ_info, γ_s, γ_com, γ_var, γ_red order) is the rows; with
     three, the last is the blocks, the middle the rows and the first the columns.
@@ -143,7 +146,7 @@ def auto_layout(runs: pd.DataFrame) -> tuple[str | None, str, str]:
         >>> auto_layout(pd.DataFrame({"gamma_info": [0, 1], "gamma_s": [0, 1]}))
         (None, 'gamma_info', 'gamma_s')
     """
-    vary = varying_weights(runs)
+    vary = varying_weights(runs) if vary is None else list(vary)
     if len(vary) == 0:
         present = [g for g in GAMMA_NAMES if g in runs]
         return None, present[0], present[1]
@@ -190,6 +193,7 @@ def build_table(
     alpha: float = 0.05,
     n_boot: int = 2000,
     race: pd.DataFrame | None = None,
+    grid: Mapping[str, Sequence[float]] | None = None,
 ) -> PaperTable:
     """Compute a table in the paper's layout from finished runs.
 
@@ -203,6 +207,9 @@ def build_table(
         n_boot: bootstrap replicates for the probability of being best.
         race: a racing study's race per cell (`tipsd.analysis.racing.race_of_runs`'s frame): each cell
             then shows its seed count, and the race's separated cells their n and p.
+        grid: the study's planned weights and values (`footers.study_plan`): unset axes follow the
+            weights it varies, and every planned value gets a row or column (missing cells "–"),
+            whatever has finished so far.
 
     Returns:
         A `PaperTable`. A weight that varies in the runs but is not on an axis is an error.
@@ -211,11 +218,12 @@ def build_table(
         >>> t = build_table(runs, rows="gamma_info", cols="gamma_s")  # doctest: +SKIP
     """
     runs = apply_where(runs, where)
+    planned = [g for g in GAMMA_NAMES if len((grid or {}).get(g, ())) > 1 and not (where and g in where)]
     if rows is None and cols is None and blocks is None:
-        blocks, rows, cols = auto_layout(runs)
+        blocks, rows, cols = auto_layout(runs, planned or None)
     else:
         taken = [a for a in (blocks, rows, cols) if a]
-        vary = varying_weights(runs)
+        vary = planned or varying_weights(runs)
         # Unset axes take the varying weights first, then any other weight.
         pool = [g for g in vary if g not in taken] + [g for g in GAMMA_NAMES if g not in taken and g not in vary]
         rows = rows or pool.pop(0)
@@ -238,7 +246,8 @@ def build_table(
         raise AnalysisError(f"metric '{metric}' not in the study")
     fixed = {g: float(runs[g].dropna().iloc[0]) for g in GAMMA_NAMES
              if g in runs and g not in axes and runs[g].notna().any()}
-    values = {a: sorted(float(v) for v in runs[a].dropna().unique()) for a in axes}
+    values = {a: sorted({float(v) for v in runs[a].dropna().unique()} | set((grid or {}).get(a, ())))
+              for a in axes}
     block_values = values[blocks] if blocks else [None]
     shape = (len(block_values), len(values[rows]), len(values[cols]))
     mean, std, n = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)

@@ -7,6 +7,7 @@ to the default's type or rejected, and the five loss weights must be finite and 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -210,7 +211,9 @@ def make_config(preset: str = "quick", overrides: Mapping[str, Any] | None = Non
     valid = config_keys()
     for key, value in (overrides or {}).items():
         if key not in valid:
-            raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid)}")
+            close = difflib.get_close_matches(str(key), list(valid), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+            raise ConfigError(f"unknown config key {key!r}; {hint}")
         changes[key] = _coerce(key, value, getattr(base, key))
     return validate(dataclasses.replace(base, **changes))
 

@@ -13,34 +13,77 @@ class DashboardError(TipsdError):
     """The dashboard cannot start (the address cannot be bound)."""
 
 
-def study_note(user_attrs: dict) -> str:
-    """The markdown note of a tipsd study: its description and its spec.
+# What each view answers (docs/sweep.md, "Which view answers which question")
+VIEWS = ("This study has one trial per (cell, seed): its best trial is one seed's run. Study `{cells}` has one "
+         "trial per cell (value = seed mean): its best, history, importance and parallel coordinates are what "
+         "`tipsd table` and `tipsd importance` conclude from.")
+
+
+def study_note(user_attrs: dict, summary: str = "") -> str:
+    """The markdown note of a tipsd study: its description, which view answers what, `summary` (the
+    table and the signal line, `summary_markdown`) and its spec.
 
     Example:
         >>> study_note({"tipsd.description": "Table I", "tipsd.spec": {"name": "t"}}).splitlines()[0]
         'Table I'
     """
+    from tipsd.sweep.companion import companion_name
+
     spec = user_attrs.get("tipsd.spec", {})
     if isinstance(spec, dict) and "storage" in spec:  # stored by an older tipsd; may hold a password
         spec = {**spec, "storage": masked_url(spec["storage"])}
+    name = spec.get("name", "") if isinstance(spec, dict) else ""
     return (f"{user_attrs.get('tipsd.description', '')}\n\n"
-            f"tipsd {user_attrs.get('tipsd.version', '?')}, spec sha256 {user_attrs.get('tipsd.spec_hash', '?')[:12]}\n\n"
+            + (VIEWS.format(cells=companion_name(name)) + "\n\n" if name else "")
+            + (f"{summary}\n\n" if summary else "")
+            + f"tipsd {user_attrs.get('tipsd.version', '?')}, spec sha256 {user_attrs.get('tipsd.spec_hash', '?')[:12]}\n\n"
             f"```json\n{json.dumps(spec, indent=2, sort_keys=True)}\n```\n")
 
 
+def summary_markdown(storage, name: str) -> str:
+    """`tipsd table`'s Markdown of study `name` with its partial-study and signal lines (values to one
+    decimal), or "" when it has no finished run or no paper layout (e.g. four weights vary)."""
+    import optuna
+
+    from tipsd.analysis.footers import progress_line, signal_text, study_plan
+    from tipsd.analysis.runs import AnalysisError, load_runs
+    from tipsd.analysis.tables import build_table, render_table
+
+    runs = load_runs(storage, name)
+    if not len(runs):
+        return ""
+    plan = study_plan(optuna.load_study(study_name=name, storage=storage).user_attrs)
+    try:
+        table = build_table(runs, metric="value", grid=plan.grid)
+    except AnalysisError:
+        return ""
+    lines = [progress_line(plan, runs), signal_text(runs, "value").footer]
+    return render_table(table, "markdown", decimals=1) + "".join(f"\n{line}\n" for line in lines if line)
+
+
 def annotate(storage) -> int:
-    """Give every tipsd study in `storage` its note and metric name; returns how many were annotated."""
+    """Give every tipsd study in `storage` its note (table, signal, spec) and metric name, and bring its
+    companion study of cells up to date (`sweep.companion`); returns how many were annotated."""
     import optuna
     from optuna_dashboard import save_note
+
+    from tipsd.sweep.companion import companion_name, sync_companion
 
     n = 0
     for name in optuna.get_all_study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
         if "tipsd.spec" not in study.user_attrs:
             continue
-        save_note(study, study_note(study.user_attrs))
+        summary = summary_markdown(storage, name)
+        save_note(study, study_note(study.user_attrs, summary))
         if not study.metric_names:
             study.set_metric_names([study.user_attrs.get("tipsd.metric", "Total")])
+        sync_companion(storage, study)
+        if companion_name(name) in optuna.get_all_study_names(storage):
+            cells = optuna.load_study(study_name=companion_name(name), storage=storage)
+            save_note(cells, f"One trial per cell of study `{name}`: value = seed mean of "
+                             f"{study.user_attrs.get('tipsd.metric', 'the metric')}; user attributes n, std, "
+                             f"ci_low, ci_high (95 % t-interval), seeds.\n\n{summary}\n")
         n += 1
     return n
 

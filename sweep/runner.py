@@ -28,6 +28,7 @@ from tipsd.sweep.claim import claim
 from tipsd.sweep.faults import kill_point
 from tipsd.sweep.heartbeat import fail_stale
 from tipsd.sweep.jobs import RETRY_FROM, Ledger, ledger, retry_from
+from tipsd.sweep.companion import BackgroundSync
 from tipsd.sweep.keep_weights import weights_store
 from tipsd.sweep.progress import Poller, Progress, summary_line
 from tipsd.sweep.spec import StudySpec
@@ -108,22 +109,33 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
     led = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
     if report.resumed:
         say(f"resuming: {len(led.done)} of {led.total} runs done")
-    bar = Progress(spec.name, led.total, led.settled, enabled=progress)
+    bar = Progress(spec.name, led.total, led.settled, enabled=progress, workers=workers)
+
+    companion = BackgroundSync(storage, study)
+
+    def finished(out: Outcome) -> None:  # in this (parent) process, after every finished trial
+        bar.finished(out)
+        companion.request()
+
     runtime = runtime_overrides(device, workers)
     try:
         with interrupts.stop_on_signals():
             if workers <= 1:
                 report.outcomes = worker_loop(spec, storage_url, worker=0, runtime=runtime,
                                               train_fn=train_fn, version=version, bar=bar, study=study,
-                                              storage=storage)
+                                              storage=storage,
+                                              on_outcome=lambda out, line: (finished(out), _say(bar, 0, line)))
             else:
                 count = lambda: ledger(spec, study.get_trials(deepcopy=False), retry_from(study)).settled  # noqa: E731
                 with Poller(bar, count):
                     report.outcomes = run_workers(spec, storage_url, workers, runtime=runtime, train_fn=train_fn,
-                                                  version=version, say=lambda line: _say(bar, 0, line))
+                                                  version=version, say=lambda line: _say(bar, 0, line),
+                                                  on_outcome=finished)
         report.ledger = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
         bar.set(report.ledger.settled)
+        companion.close()  # a last sync, waited for: runs other machines finished count too
     finally:
+        companion.close(wait=False)  # after an error or Ctrl-C: do not wait for a view
         bar.close()
     report.wall_s = time.perf_counter() - t0
     return report
@@ -139,13 +151,15 @@ def runtime_overrides(device: str | None, workers: int) -> dict[str, Any]:
 # ---- local worker processes ----------------------------------------------------------------------
 
 def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dict[str, Any],
-                train_fn: Callable | None, version: str, say: Callable[[str], None]) -> list[Outcome]:
+                train_fn: Callable | None, version: str, say: Callable[[str], None],
+                on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Start `workers` processes running `worker_loop`, relay their lines, and wait for them.
 
     A stop asked of this process (Ctrl-C reaches the whole group; SIGTERM or a SIGINT may reach this
     process alone) is forwarded to every worker as one SIGTERM; workers that have not finished
     their clean-up after `STOP_WAIT_S` are killed. A worker that dies (killed) is reported in one
     line; the others finish the study (its trial is failed by the heartbeat check and re-run).
+    `on_outcome` gets each finished trial's `Outcome` (the progress bar's ETA).
 
     Returns:
         The outcomes of every worker. Raises `KeyboardInterrupt` after a stop, the first worker's
@@ -174,6 +188,8 @@ def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dic
             kind = ""
         if kind == "outcome":
             outcomes.append(payload[0])
+            if on_outcome is not None:
+                on_outcome(payload[0])
             say(payload[1])
         elif kind == "line":
             say(payload[0])

@@ -53,6 +53,7 @@ def study_status(storage) -> list[StudyStatus]:
     import optuna
     from optuna.trial import TrialState
 
+    from tipsd.sweep.companion import is_companion
     from tipsd.sweep.heartbeat import silent_running
     from tipsd.sweep.jobs import ledger, retry_from
     from tipsd.sweep.spec import SpecError, parse_spec
@@ -60,6 +61,8 @@ def study_status(storage) -> list[StudyStatus]:
     out = []
     for name in optuna.get_all_study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
+        if is_companion(study.user_attrs):  # a view of another study's cells (dashboard), not a study
+            continue
         trials = study.get_trials(deepcopy=False)
         st = StudyStatus(name=name, sampler=study.user_attrs.get("tipsd.sampler", ""),
                          metric=study.user_attrs.get("tipsd.metric", "value"))

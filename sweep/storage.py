@@ -112,7 +112,7 @@ def open_storage(url: str, *, heartbeat_s: int | None = None, grace_s: int | Non
         if not db.parent.exists():
             raise StorageError(f"storage {shown(url)!r}: folder {str(db.parent)!r} does not exist")
         if not create and not db.exists():
-            raise StorageError(f"storage {shown(url)!r}: no such database file")
+            raise StorageError(f"storage {shown(url)!r}: no such database file {str(db.resolve())!r}")
         if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
             raise StorageError(f"storage {shown(url)!r} is read-only; this command writes to it "
                                "(copy the file to a writable folder; the analysis commands can read it as it is)")

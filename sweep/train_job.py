@@ -35,6 +35,8 @@ class Outcome:
         state: "COMPLETE", "PRUNED", "FAIL" or "DUPLICATE" (a claim that lost a race; not trained).
         value: the metric, if complete.
         train_s: seconds spent inside the training function.
+        fit_s: of those, the seconds of its epochs (training and validation; 0 when the result has no
+            history): the rest is set-up such as generating the data or building the crop cache.
         total_s: seconds from claim to tell.
         reason: fail/prune reason (one line), or "".
     """
@@ -44,6 +46,7 @@ class Outcome:
     state: str
     value: float | None = None
     train_s: float = 0.0
+    fit_s: float = 0.0
     total_s: float = 0.0
     reason: str = ""
 
@@ -110,6 +113,7 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
                         result = train_fn(cfg, on_epoch=on_epoch)
                 finally:
                     out.train_s = time.perf_counter() - t0
+                out.fit_s = sum(float(h.get("seconds", 0.0)) for h in getattr(result, "history", None) or [])
                 value = float(result.metrics[spec.metric])
                 _record_result(trial, result, spec.metric, reported)
                 kill_point("report")

@@ -33,7 +33,8 @@ def test_table_on_a_stored_study(table1_url, capsys):
     assert main(["table", "table1", "--storage", table1_url]) == 0
     out = capsys.readouterr().out
     assert "| 1 | 85.6 | **86.2** | 85.8 | 85.5 |\n| 5 | 85.5 | 85.8 | 85.7 | – |\n" in out
-    assert out.endswith("Missing cells (–): 1 of 16.\n")
+    assert out.endswith("Missing cells (–): 1 of 16.\n\nSignal cannot be assessed without replicates: every one "
+                        "of the 15 cells has a single seed (15 runs); run two or more seeds per cell.\n")
     assert main(["table", "table1", "--storage", table1_url, "--format", "latex", "--rows", "gamma_s",
                  "--cols", "gamma_info"]) == 0
     assert "0.1 & 83.5 & 85.9 & \\textbf{86.2} & 85.8 \\\\" in capsys.readouterr().out
@@ -49,6 +50,9 @@ def test_compare_reports_rho_best_cells_and_claims(table1_url, capsys):
     assert "- Best shared cell, reproduction: γ_info=1, γ_s=0.1 (86.20)\n" in out
     assert "| 1 | Every setting beats the HRNet baseline (77.3). | holds | holds |" in out
     assert "| 4 | In Table II, the γ_com=0 column is flat whatever γ_var and γ_red. | not applicable |" in out
+    # the study holds the paper's own values: every effect (cell minus γ_info=0, γ_s=0) agrees
+    assert "| 1 | 0.1 | 86.2 | +3.2 | 86.20 | +3.20 | 1 |" in out
+    assert "- Effects, Spearman ρ: 1.000 (p = 0); same sign: 14 of 14 cells\n" in out
 
 
 def test_heatmap_report_and_artifacts(table1_url, tmp_path, capsys):

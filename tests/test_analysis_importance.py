@@ -43,3 +43,24 @@ def test_interaction_share_by_hand():
     inter = interactions(paper_runs("table2"))
     assert inter[["weight_a", "weight_b"]].values.tolist()[0] == ["gamma_com", "gamma_red"]
     assert len(inter) == 3 and (inter["n_cells"] == 16).all()
+
+
+def test_main_effects_plot_labels_ticks_with_the_weight_values():
+    from tipsd.analysis.importance import plot_main_effects
+
+    ax = plot_main_effects(effects=main_effects(paper_runs("table1")))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.1", "1", "5"]
+    assert ax.get_xlabel() == "weight value"
+    uneven = pd.DataFrame({"weight": ["gamma_s", "gamma_s", "gamma_red"], "value": [0.0, 1.0, 5.0],
+                           "mean": [1.0, 2.0, 3.0], "std": [0.0, 0.0, 0.0]})
+    ax = plot_main_effects(effects=uneven)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0/5", "1/–"]
+
+
+def test_report_html_right_aligns_numbers_and_left_aligns_text():
+    from tipsd.analysis.html import markdown_to_html
+
+    page = markdown_to_html("| # | claim | value |\n| --- | --- | --- |\n| 3 | Best of Table I is long text. | **86.20 ± 0.31** † |")
+    assert ('<tr><td class="num">3</td><td>Best of Table I is long text.</td>'
+            '<td class="num"><b>86.20 ± 0.31</b> †</td></tr>') in page
+    assert "td.num{text-align:right}" in page and "text-align:left}" in page

@@ -14,6 +14,7 @@ from tipsd.analysis.paper import (
     check_claims,
     compare_with_paper,
     paper_runs,
+    render_comparison,
     table_axes,
 )
 
@@ -90,3 +91,27 @@ def test_best_cell_claims_need_another_cell():
     assert statuses(check_claims("table2", lone2))[5] == NOT_TESTABLE
     pair = {**lone2, (("gamma_com", 0.0), ("gamma_var", 1.0), ("gamma_red", 1.0)): 79.0}
     assert statuses(check_claims("table2", pair))[5] == HOLDS
+
+
+def test_effects_against_the_all_zero_cell_by_hand():
+    import pandas as pd
+
+    runs = paper_runs("table1").head(4).copy()  # gamma_info = 0 row: gamma_s 0, 0.1, 1, 5 -> 83.0 83.5 83.9 83.7
+    runs[["gamma_com", "gamma_var", "gamma_red"]] = 1.0
+    runs["value"] = [15.0, 16.0, 14.0, 15.5]  # a benchmark ~70 points lower: levels say nothing
+    c = compare_with_paper(runs, "table1")
+    e = c.effects
+    assert e.reference == {"gamma_info": 0.0, "gamma_s": 0.0} and e.why == "all weights 0"
+    assert e.cells["paper_effect"].round(6).tolist() == [0.0, 0.5, 0.9, 0.7]
+    assert e.cells["study_effect"].tolist() == [0.0, 1.0, -1.0, 0.5]
+    # effects vs paper: 0.5/1.0, 0.9/-1.0, 0.7/0.5: same sign 2 of 3; ranks (1,3,2) vs (3,1,2): d = -2, 2, 0 -> rho = 1 - 6*8/(3*8) = -1
+    assert (e.agree, e.compared) == (2, 3)
+    assert e.rho == pytest.approx(-1.0)
+    text = render_comparison(c, decimals=2)
+    assert "| γ_info | γ_s | paper | paper effect | reproduction | reproduction effect | n |" in text
+    assert "| 0 | 1 | 83.9 | +0.9 | 14.00 | -1.00 | 1 |" in text
+    assert "- Effects, Spearman ρ: -1.000 (p = 0); same sign: 2 of 3 cells" in text
+    assert "difference" not in text
+    no_zero = runs[runs["gamma_s"] > 0]  # without the all-zero cell: the paper's best shared cell (0.1 -> 83.9 at 1)
+    assert compare_with_paper(no_zero, "table1").effects.reference == {"gamma_info": 0.0, "gamma_s": 1.0}
+    assert compare_with_paper(pd.DataFrame(columns=runs.columns), "table1").effects is None

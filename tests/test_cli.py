@@ -58,3 +58,26 @@ def test_each_package_owns_its_commands():
     assert {owner[n] for n in ("run", "status", "dashboard")} == {"tipsd.sweep.commands"}
     assert {owner[n] for n in ("table", "paper", "compare", "heatmap", "report", "export", "importance")} \
         == {"tipsd.analysis.commands"}
+
+
+def test_top_level_help_describes_every_command_in_lowercase_without_a_full_stop():
+    parser = build_parser()
+    action = parser._subparsers._group_actions[0]
+    helps = {a.dest: a.help for a in action._choices_actions}
+    assert len(helps) == 13
+    odd = {name: h for name, h in helps.items() if not h[0].islower() or h.endswith(".")}
+    assert odd == {}
+
+
+def test_unknown_config_key_suggests_the_close_one(capsys):
+    assert main(["train", "--preset", "tiny", "--set", "epoch=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "tipsd train: error: unknown config key 'epoch'; did you mean 'epochs'?"
+
+
+def test_missing_sqlite_file_is_named_by_its_absolute_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"no such database file '{tmp_path / 'tipsd.db'}'")
+    assert main(["table", "t1"]) == 2
+    assert f"storage file '{tmp_path / 'tipsd.db'}' does not exist" in capsys.readouterr().err

@@ -13,9 +13,11 @@ def test_presets_build_and_override_types():
     assert GAMMA_NAMES == ("gamma_info", "gamma_s", "gamma_com", "gamma_var", "gamma_red")
 
 
-def test_unknown_key_lists_valid_ones():
-    with pytest.raises(ConfigError, match=r"unknown config key 'gama_s'; valid keys: preset, gamma_info"):
+def test_unknown_key_suggests_the_close_one_or_lists_valid_ones():
+    with pytest.raises(ConfigError, match=r"^unknown config key 'gama_s'; did you mean 'gamma_s'\?$"):
         make_config("tiny", {"gama_s": 1})
+    with pytest.raises(ConfigError, match=r"^unknown config key 'zzz'; valid keys: preset, gamma_info"):
+        make_config("tiny", {"zzz": 1})
     assert "gamma_red" in config_keys()
 
 

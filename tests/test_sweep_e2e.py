@@ -190,6 +190,11 @@ def test_dashboard_serves_the_smoke_study(smoke_db, tmp_path):
         assert detail["objective_names"] == ["Total"]
         assert detail["note"]["body"].startswith("Smoke test:")
         assert '"sampler": "grid"' in detail["note"]["body"]
+        assert "Signal" in detail["note"]["body"] or "Not distinguishable" in detail["note"]["body"]
+        (cells,) = [s for s in summaries if s["study_name"] == "smoke.cells"]  # one trial per cell
+        cells_detail = _get(f"http://127.0.0.1:{port}/api/studies/{cells['study_id']}?after=0")
+        assert len(cells_detail["trials"]) == 4
+        assert cells_detail["objective_names"] == ["Total (seed mean)"]
         assert (tmp_path / "art").is_dir()
     finally:
         proc.terminate()
