@@ -143,4 +143,28 @@ def train_batched(
     return results
 
 
-__all__ = ["PER_MEMBER_KEYS", "check_batchable", "train_batched"]
+def probe_trial_bytes(cfg: TrainConfig) -> int:
+    """Peak device memory of one setting's training step beyond what the data takes, in bytes (CUDA).
+
+    Trains one step of a throw-away member and reads `torch.cuda.max_memory_allocated`; 0 on the
+    CPU (`auto_batch_trials` then gives 1).
+    """
+    device = select_device(cfg.device)
+    if device.type != "cuda":
+        return 0
+    plan = device_plan(device.type, amp=cfg.amp, compile=False)  # compiling only to measure costs minutes
+    data = prepare_data(cfg, device)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    member = build_member(cfg, device, data.steps_per_epoch * cfg.epochs, plan)
+    batch, alpha = next(data.epoch_batches(cfg, 0))
+    member.step(batch, alpha, 0)
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) - base
+    del member, batch, data
+    torch.cuda.empty_cache()
+    return int(peak)
+
+
+__all__ = ["PER_MEMBER_KEYS", "check_batchable", "probe_trial_bytes", "train_batched"]
