@@ -57,6 +57,10 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     grad_clip: float = 5.0  # max global gradient norm per step (0 = no clipping)
+    # "none": the gammas multiply the raw terms. "init_grad": each of L_s, L_com, L_var, L_red is first
+    # scaled by a fixed factor, |grad L_loc| / |grad L_k| on the backbone at step 0, so that gamma = 1
+    # means "as strong a pull on the shared features as L_loc" (docs/model.md, "Loss balance").
+    loss_balance: str = "none"
     ema: float = 0.0  # decay of an exponential moving average of the weights used for validation (0 = off)
     val_every: int = 1  # validate every n-th epoch (0 = after the last epoch only); the last is always validated
     # --- runtime
@@ -164,6 +168,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"config key decode: {cfg.decode!r} is not one of argmax, dark")
     if not (cfg.grad_clip >= 0 and math.isfinite(cfg.grad_clip)):
         raise ConfigError(f"config key grad_clip: {cfg.grad_clip!r} must be a finite value >= 0")
+    if cfg.loss_balance not in ("none", "init_grad"):
+        raise ConfigError(f"config key loss_balance: {cfg.loss_balance!r} is not one of none, init_grad")
     if not (0.0 <= cfg.ema < 1.0):
         raise ConfigError(f"config key ema: {cfg.ema!r} must be in [0, 1)")
     if cfg.val_every < 0:

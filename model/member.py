@@ -18,7 +18,7 @@ from tipsd.model.device_plan import DevicePlan
 from tipsd.model.errors import DivergenceError
 from tipsd.model.net.losses import TERM_NAMES, total_loss
 from tipsd.model.net.tipsd_net import TIPSDNet
-from tipsd.model.train_step import loss_terms
+from tipsd.model.train_step import init_grad_scales, loss_terms
 
 
 class EMA:
@@ -69,6 +69,8 @@ class Member:
         gammas: `(5,)` loss weights in `GAMMA_NAMES` order, on the device.
         sums: `(6,)` running sums of the unweighted terms and the total over the current epoch.
         plan: the device's speed-ups (`tipsd.model.device_plan`).
+        scales: `(5,)` loss_balance factors of the terms (ones for "none"); None until the first step
+            computes them for "init_grad" (`init_grad_scales`), then fixed and kept in checkpoints.
     """
 
     cfg: TrainConfig
@@ -78,6 +80,7 @@ class Member:
     schedule: torch.optim.lr_scheduler.LambdaLR
     gammas: torch.Tensor
     plan: DevicePlan = field(default_factory=DevicePlan)
+    scales: torch.Tensor | None = None
     sums: torch.Tensor = field(default_factory=lambda: torch.zeros(len(LOSS_NAMES)))
     _eager_forward: object = None  # the net's own forward while a compiled one is on trial
 
@@ -94,7 +97,9 @@ class Member:
         if cfg.debug_nan_term and step == cfg.debug_nan_step and cfg.debug_nan_term != "total":
             nan_mask = torch.tensor([n == cfg.debug_nan_term for n in TERM_NAMES], device=device)
             terms = torch.where(nan_mask, torch.full_like(terms, float("nan")), terms)
-        loss = total_loss(terms, self.gammas)
+        if self.scales is None:  # loss_balance = "init_grad": fixed from the first batch, kept in checkpoints
+            self.scales = init_grad_scales(self.net, terms)
+        loss = total_loss(terms * self.scales, self.gammas)
         if cfg.debug_nan_term == "total" and step == cfg.debug_nan_step:
             loss = loss * float("nan")
         check_finite(terms, loss, step)
@@ -128,7 +133,8 @@ class Member:
     def state(self) -> dict:
         """The checkpointable part: model, EMA, optimiser and schedule state dicts."""
         return {"model": self.net.state_dict(), "ema": self.ema.model.state_dict() if self.ema else None,
-                "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
+                "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                "loss_scales": self.scales.cpu()}
 
     def load(self, state: dict) -> None:
         """Restore what `state()` returned."""
@@ -137,12 +143,18 @@ class Member:
             self.ema.model.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
+        self.scales = state["loss_scales"].to(self.gammas.device)
 
     def take_epoch_losses(self, steps: int) -> dict[str, float]:
         """The epoch's mean terms and total (`LOSS_NAMES`), and reset the sums."""
         losses = {name: float(v) / max(1, steps) for name, v in zip(LOSS_NAMES, self.sums.tolist())}
         self.sums.zero_()
         return losses
+
+    @property
+    def loss_scales(self) -> dict[str, float]:
+        """The loss_balance factors per term (`TrainResult.loss_scales`)."""
+        return dict(zip(TERM_NAMES, self.scales.tolist()))
 
     @property
     def eval_net(self) -> torch.nn.Module:
@@ -167,7 +179,8 @@ def build_member(cfg: TrainConfig, device: torch.device, total_steps: int, plan:
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps))
     gammas = torch.tensor([getattr(cfg, g) for g in GAMMA_NAMES], device=device)  # (5,) a tensor input, not a constant
-    member = Member(cfg, net, ema, optimizer, schedule, gammas, plan)
+    scales = None if cfg.loss_balance == "init_grad" else torch.ones(len(TERM_NAMES), device=device)  # (5,)
+    member = Member(cfg, net, ema, optimizer, schedule, gammas, plan, scales=scales)
     if plan.compile:
         member._eager_forward = net.forward
         net.forward = torch.compile(net.forward)  # compiled lazily, at the first step (see _loss_terms)

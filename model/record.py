@@ -24,6 +24,8 @@ METRIC_NAMES: tuple[str, ...] = (*MAP_COLUMNS, "oks_ap")
 # Prefixes of a run's result attributes: metric.<METRIC_NAMES>, joint.<evaluated joint>, loss.<LOSS_NAMES>.
 METRIC, JOINT, LOSS = "metric.", "joint.", "loss."
 RESULT_PREFIXES = (METRIC, JOINT, LOSS)
+# Prefix of the loss_balance factors a run used (loss_scale.<term>), kept for the record, not tabulated.
+LOSS_SCALE = "loss_scale."
 # The storage every command uses when given none: a SQLite file in the working folder.
 DEFAULT_STORAGE = "sqlite:///tipsd.db"
 
@@ -98,12 +100,15 @@ def result_attrs(result: Any) -> dict[str, Any]:
     """The user attributes of a finished run: a `TrainResult` (or anything with its ``metrics``,
     ``joint_ap``, ``losses``, ``duration_s``, ``frames_per_s``, ``peak_mem_mb`` and ``device``)
     flattened to ``metric.*``, ``joint.*``, ``loss.*`` and the run's timings and device, plus the torch
-    ``threads`` it trained with when its ``config`` says (part of what the value is a function of)."""
+    ``threads`` it trained with when its ``config`` says (part of what the value is a function of) and
+    its ``loss_scales`` as ``loss_scale.<term>`` when it has them."""
     config = getattr(result, "config", None) or {}
     threads = {"threads": int(config["threads"])} if "threads" in config else {}
+    # The loss_balance factors the run computed at step 0 (all 1 without balance): part of its objective.
+    scales = {f"{LOSS_SCALE}{k}": float(v) for k, v in (getattr(result, "loss_scales", None) or {}).items()}
     return {**prefixed(METRIC, result.metrics), **prefixed(JOINT, result.joint_ap), **prefixed(LOSS, result.losses),
             "duration_s": float(result.duration_s), "frames_per_s": float(result.frames_per_s),
-            "peak_mem_mb": float(result.peak_mem_mb), "device": str(result.device), **threads}
+            "peak_mem_mb": float(result.peak_mem_mb), "device": str(result.device), **threads, **scales}
 
 
 def stored_float(value: Any) -> float:

@@ -40,6 +40,7 @@ class TrainResult:
     frames_per_s: float = 0.0  # training clips (key frames, each with 2 neighbours) per second
     peak_mem_mb: float = 0.0  # CPU: peak RSS of the process; CUDA: max_memory_allocated
     device: str = "cpu"
+    loss_scales: dict[str, float] = field(default_factory=dict)  # loss_balance factors per term (1 = none)
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +210,7 @@ def train(
         peak_mem_mb=peak_memory_mb(device),
         device=str(device),
         config=config_to_dict(cfg),
+        loss_scales=member.loss_scales,
     )
 
 

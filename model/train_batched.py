@@ -139,6 +139,7 @@ def train_batched(
             losses=losses[k], history=history[k], duration_s=share,
             frames_per_s=train_clips * len(members) / train_seconds if train_seconds > 0 else 0.0,
             peak_mem_mb=peak_memory_mb(device), device=str(device), config=config_to_dict(member.cfg),
+            loss_scales=member.loss_scales,
         ))
     return results
 

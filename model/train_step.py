@@ -88,3 +88,31 @@ def loss_terms(
     l_var = part_variance_loss(out.groups)
     l_red = redundancy_loss(out.z_key, out.z_comp)
     return torch.stack([l_loc, l_s, l_com, l_var, l_red]).float(), out
+
+
+def init_grad_scales(net: TIPSDNet, terms: torch.Tensor) -> torch.Tensor:
+    """Fixed loss-balance factors from one batch: ``c_k = |grad L_loc| / |grad L_k|`` on the backbone.
+
+    Args:
+        net: the network, its graph still holding `terms`.
+        terms: `(5,)` unweighted terms in `TERM_NAMES` order, from `loss_terms` on the first batch.
+
+    Returns:
+        `(5,)` float32 factors, ``c_0 = 1`` for L_loc; a term whose backbone gradient is zero (or not
+        finite) keeps factor 1. Gradient norms are L2 norms over all backbone parameters.
+
+    The factors equalise each term's pull on the shared features at initialisation, the idea of
+    GradNorm (Chen et al., ICML 2018) without its online updates: computed once and then fixed, so the
+    objective does not drift and a run stays a function of its config. Without them, on the `quick`
+    preset the InfoNCE terms' backbone gradients are 40-65 times L_loc's at step 0 (docs/model.md).
+    """
+    params = [p for p in net.backbone.parameters() if p.requires_grad]
+    norms = []
+    for k in range(terms.numel()):
+        grads = torch.autograd.grad(terms[k], params, retain_graph=True, allow_unused=True)
+        sq = sum((g.float().pow(2).sum() for g in grads if g is not None), torch.zeros((), device=terms.device))
+        norms.append(sq.sqrt())
+    norms = torch.stack(norms)  # (5,)
+    scales = norms[0] / norms
+    ok = torch.isfinite(scales) & (norms > 0)
+    return torch.where(ok, scales, torch.ones_like(scales)).detach().float()

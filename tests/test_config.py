@@ -32,6 +32,7 @@ def test_unknown_key_lists_valid_ones():
         ({"decode": "soft"}, r"decode: 'soft' is not one of argmax, dark"),
         ({"ema": 1.0}, r"ema: 1.0 must be in \[0, 1\)"),
         ({"val_every": -1}, r"val_every: -1 must be >= 0"),
+        ({"loss_balance": "gradnorm"}, r"loss_balance: 'gradnorm' is not one of none, init_grad"),
         ({"input_height": 72, "widths": "8,16,32"}, r"72x\d+ is impossible; both must be multiples of 16 \(for 3 branches\)"),
         ({"device": "cuda:first"}, r"device: 'cuda:first' is not one of"),
         ({"sigma": "nan"}, r"sigma: nan must be > 0"),

@@ -81,3 +81,12 @@ def test_text_nan_of_older_studies_reads_as_float(tmp_path):
         runs = load_runs(url, "old", method=method)
         assert runs["metric.Head"].dtype == float
         assert math.isnan(runs["metric.Head"][0]) and runs["metric.Head"][1] == 81.0
+
+
+def test_loss_balance_factors_are_recorded_beside_the_result():
+    result = SimpleNamespace(metrics={"Total": 50.0}, joint_ap={}, losses={"total": 1.0}, duration_s=1,
+                             frames_per_s=2, peak_mem_mb=3, device="cpu", loss_scales={"L_loc": 1.0, "L_com": 0.015})
+    attrs = result_attrs(result)
+    assert attrs["loss_scale.L_loc"] == 1.0 and attrs["loss_scale.L_com"] == 0.015
+    assert not any(k.startswith("loss_scale.") for k in result_attrs(SimpleNamespace(**{
+        **vars(result), "loss_scales": {}})))

@@ -168,3 +168,44 @@ def test_validate_keeps_videos_apart_when_image_ids_repeat_across_videos(tmp_pat
     net = _OracleNet(val, 4)
     metrics = validate(net, DataLoader(val, batch_size=4), load_split(root, "val"), torch.device("cpu"), amp=False)
     assert metrics["Total"] == pytest.approx(100.0)
+
+
+def test_init_grad_scales_are_the_ratios_of_backbone_gradient_norms():
+    from tipsd.model.data import PoseTrackClips, resolve_dataset
+    from tipsd.model.data.batches import ClipBatches
+    from tipsd.model.net.tipsd_net import TIPSDNet
+    from tipsd.model.train_step import init_grad_scales, loss_terms
+
+    cfg = make_config("tiny")
+    torch.manual_seed(0)
+    clips = PoseTrackClips(resolve_dataset(cfg.data, cfg.cache_dir), "train", input_size=(64, 48), sigma=cfg.sigma)
+    batch = ClipBatches(clips, torch.device("cpu")).batch(torch.arange(4))
+    net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim)
+    terms, _ = loss_terms(net, batch, torch.full((4,), 0.5), cfg.sigma)
+    l_loc = terms[0]
+    # Multiples of L_loc have gradients of known norm: |grad (a L_loc)| = a |grad L_loc|, so c = 1 / a.
+    # A constant has no backbone gradient and keeps factor 1.
+    built = torch.stack([l_loc, 2 * l_loc, 0.25 * l_loc, l_loc.detach() + 3.0, 10 * l_loc])
+    scales = init_grad_scales(net, built)
+    assert scales.shape == (5,) and scales.dtype == torch.float32
+    assert scales.tolist() == pytest.approx([1.0, 0.5, 4.0, 1.0, 0.1], rel=1e-5)
+
+
+def test_loss_balance_init_grad_scales_the_information_terms_and_survives_resume(tmp_path):
+    cfg = make_config("tiny", {"epochs": 2, "loss_balance": "init_grad"})
+    full = train(cfg)
+    s, l = full.loss_scales, full.losses
+    assert s["L_loc"] == 1.0 and s["L_com"] < 0.5 and all(v > 0 for v in s.values())
+    expected = l["L_loc"] + cfg.gamma_s * s["L_s"] * l["L_s"] + cfg.gamma_info * (
+        cfg.gamma_com * s["L_com"] * l["L_com"] + cfg.gamma_var * s["L_var"] * l["L_var"]
+        + cfg.gamma_red * s["L_red"] * l["L_red"])
+    assert l["total"] == pytest.approx(expected, rel=1e-4)
+    assert train(make_config("tiny", {"epochs": 2})).loss_scales == dict.fromkeys(s, 1.0)
+
+    def stop(epoch, value):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, checkpoint_dir=tmp_path, on_epoch=stop)
+    resumed = train(cfg, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.loss_scales == s and resumed.metrics == full.metrics

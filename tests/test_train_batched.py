@@ -114,3 +114,12 @@ def test_a_compile_that_fails_falls_back_to_eager_once():
         row = member.step(batch, alpha, 0)
     assert calls == [1] and member.net.forward == eager and member._eager_forward is None
     assert row.shape == (6,) and torch.isfinite(row).all()
+
+
+def test_loss_balance_factors_are_each_members_own_and_match_one_at_a_time():
+    configs = [_cfg(epochs=1, loss_balance="init_grad", gamma_s=g) for g in (0.1, 5.0)]
+    results = train_batched(configs)
+    for cfg, member in zip(configs, results):
+        alone = train(cfg)
+        assert member.loss_scales == pytest.approx(alone.loss_scales, abs=TOL) and member.loss_scales["L_loc"] == 1.0
+        assert member.losses == pytest.approx(alone.losses, abs=TOL)
