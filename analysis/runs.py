@@ -255,18 +255,44 @@ def _raw_sql(url: str, names: list[str]) -> pd.DataFrame:
     values["value"] = np.where(vt.isin(list(inf)), vt.map(inf), values["value"].astype(float))
     trials = trials.merge(values[["trial_id", "value"]], on="trial_id", how="left")
     if len(params):
-        # Params are stored in internal form (a categorical's index): decode once per distribution.
+        # Params are stored in internal form (a categorical's index): decode once per (distribution, value).
         decoders = {d: json_to_distribution(d) for d in params["dist"].unique()}
-        params["v"] = [decoders[d].to_external_repr(x) for d, x in zip(params["dist"], params["internal"])]
-        wide = params.pivot(index="trial_id", columns="key", values="v").add_prefix("param.")
-        trials = trials.merge(wide, left_on="trial_id", right_index=True, how="left")
+        pairs = pd.MultiIndex.from_arrays([params["dist"], params["internal"]])
+        codes, uniques = pd.factorize(pairs)
+        external = np.array([decoders[d].to_external_repr(x) for d, x in uniques] + [None], dtype=object)
+        trials = _add_wide(trials, params["trial_id"], params["key"], external[codes], "param.")
     if len(attrs):
-        attrs["v"] = [_decode(s) for s in attrs["value_json"].tolist()]
-        wide = attrs.pivot(index="trial_id", columns="key", values="v").add_prefix("attr.")
-        trials = trials.merge(wide, left_on="trial_id", right_index=True, how="left")
+        trials = _add_wide(trials, attrs["trial_id"], attrs["key"], _decode_all(attrs["value_json"]), "attr.")
     for col in ("datetime_start", "datetime_complete"):
         trials[col] = pd.to_datetime(trials[col])
     return trials.drop(columns="trial_id")
+
+
+def _add_wide(trials: pd.DataFrame, trial_id: pd.Series, key: pd.Series, values: np.ndarray,
+              prefix: str) -> pd.DataFrame:
+    """`trials` with one column ``prefix + key`` per key of the long rows (trial_id, key, value).
+
+    A numpy scatter into a (trial × key) object array: the same frame as ``pivot`` + ``merge``, at a
+    fraction of their cost on 10,000 trials × 40 attributes. A trial without the key gets NaN.
+    """
+    rows = pd.Index(trials["trial_id"]).get_indexer(trial_id)
+    keep = rows >= 0  # rows of trials outside the studies read (none, by the queries' WHERE)
+    cols, names = pd.factorize(key[keep])
+    wide = np.full((len(trials), len(names)), np.nan, dtype=object)
+    wide[rows[keep], cols] = values[keep]
+    extra = pd.DataFrame(wide, columns=[prefix + str(n) for n in names], index=trials.index)
+    return pd.concat([trials, extra], axis=1)
+
+
+def _decode_all(texts: pd.Series) -> np.ndarray:
+    """JSON-decoded attribute values (object array): numbers parsed in one vectorised pass, the
+    rest (strings, booleans, null, lists) by `json.loads` one by one."""
+    numbers = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=float)
+    out = numbers.astype(object)
+    # Strings that are not plain numbers (and NaN/Infinity spellings, which to_numeric may not read).
+    for i in np.flatnonzero(np.isnan(numbers)):
+        out[i] = _decode(texts.iat[i])
+    return out
 
 
 def _decode(text: str) -> Any:
@@ -296,7 +322,10 @@ def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
         key = c[5:]
         col = raw[c]
         if key.startswith(RESULT_PREFIXES):  # numbers, stored NaN (null) included: always a float column
-            out[key] = np.array([stored_float(v) for v in col], dtype=float)
+            numeric = pd.to_numeric(col, errors="coerce")
+            if numeric.notna().sum() != col.notna().sum():  # text such as tipsd 0.1's "nan": the slow path
+                numeric = pd.Series([stored_float(v) for v in col], dtype=float)
+            out[key] = numeric.to_numpy(dtype=float)
             continue
         numeric = pd.to_numeric(col, errors="coerce")
         # Keep a column numeric when every stored value is a number (or missing).
