@@ -116,13 +116,15 @@ def _note_missing_cells(runs, all_runs) -> None:
 def cmd_table(args) -> int:
     from tipsd.analysis.tables import build_table, joint_table, render_frame, render_table
 
-    _, _, runs, all_runs, col, higher = _load(args)
+    _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     if args.joints:
         text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
     else:
+        from tipsd.analysis.racing import study_race
+
         table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                            where=_where(args), higher_is_better=higher)
+                            where=_where(args), higher_is_better=higher, race=study_race(info, all_runs))
         text = render_table(table, args.format, decimals=args.decimals)
     _emit(text, args.output)
     if not args.joints:
@@ -149,12 +151,13 @@ def cmd_compare(args) -> int:
 
 def cmd_heatmap(args) -> int:
     from tipsd.analysis.heatmap import save_heatmap
+    from tipsd.analysis.racing import study_race
     from tipsd.analysis.tables import build_table
 
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                        where=_where(args), higher_is_better=higher)
+                        where=_where(args), higher_is_better=higher, race=study_race(info, all_runs))
     title = info.metric if col == "value" else col
     path = save_heatmap(table, args.output, decimals=args.decimals, title=title)
     print(f"wrote {path}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`tipsd report`: one Markdown + HTML report of a stored study, figures uploaded as Optuna artifacts.
 
 Sections: metadata (spec, version, counts per state, durations, failure reasons), the table in the
-paper's layout, heatmap, per-cell statistics (95 % t-interval, paired Holm test against the best,
+paper's layout, heatmap, per-cell statistics (95 % t-interval, seed-blocked Holm test against the best,
 bootstrap probability of being best), importances, main effects, interactions, per-joint AP of the
 best cell, and the comparison with the published table whose weights the study varies.
 """
@@ -71,7 +71,7 @@ def importance_tables(imp: pd.DataFrame, effects: pd.DataFrame, inter: pd.DataFr
 
 
 def cell_statistics(runs: pd.DataFrame, metric: str, *, higher: bool = True, n_boot: int = 2000) -> pd.DataFrame:
-    """Per cell: mean, 95 % CI, n, paired Holm p-value against the best, distinguishable, P(best).
+    """Per cell: mean, 95 % CI, n, Holm p-value against the best (seed-blocked test), distinguishable, P(best).
 
     Returns:
         One row per cell (the five weights), best first.
@@ -120,7 +120,9 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     md += ["", "## Table", ""]
     table = None
     try:
-        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot)
+        from tipsd.analysis.racing import study_race
+
+        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs))
     except AnalysisError as err:
         md.append(f"No paper-layout table: {err}. The cells are listed below.")
     if table is not None:
@@ -134,8 +136,8 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
         md += [f"![heatmap]({fig.name})", ""]
 
     md += ["## Cells", "",
-           "Mean over seeds with a 95 % t-interval; p (Holm): paired t-test against the best cell over "
-           f"shared seeds, Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
+           "Mean over seeds with a 95 % t-interval; p (Holm): t-test against the best cell on the "
+           f"seed-blocked ANOVA's pooled error (cell + seed), Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
     stats = cell_statistics(runs, col, higher=higher, n_boot=n_boot)
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
     shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)

@@ -21,7 +21,8 @@ from tipsd.analysis.text_tables import MISSING, frame_rows, latex_tabular, markd
 from tipsd.model.record import GAMMA_NAMES, MAP_COLUMNS, METRIC
 
 FORMATS = ("markdown", "latex", "csv")
-DAGGER_NOTE = "not distinguishable from the best (paired t-test over seeds, Holm-corrected, α = {alpha:g})"
+TEST_NOTE = "t-test on the seed-blocked ANOVA's pooled error, Holm-corrected"  # `stats.compare_to_best`
+DAGGER_NOTE = "not distinguishable from the best (" + TEST_NOTE + ", α = {alpha:g})"
 
 
 def greek(name: str, style: str = "text") -> str:
@@ -55,6 +56,9 @@ class PaperTable:
         tested, distinguishable, p_holm, p_best: statistics against the best cell (see `stats`).
         higher_is_better: direction of `metric`; alpha: level of the tests.
         fixed: the other weights and their (single) value in the tabulated runs.
+        race_status, race_n, race_p: a racing study's race per cell (`tipsd.analysis.racing`):
+            status ("" when not raced), seeds given, Holm p at which it was separated (NaN otherwise).
+        race_note: the racing line of the notes ("" when not a racing study).
     """
 
     metric: str
@@ -75,6 +79,18 @@ class PaperTable:
     higher_is_better: bool = True
     alpha: float = 0.05
     fixed: dict[str, float] = field(default_factory=dict)
+    race_status: np.ndarray | None = None
+    race_n: np.ndarray | None = None
+    race_p: np.ndarray | None = None
+    race_note: str = ""
+
+    def race_mark(self, i: tuple[int, int, int]) -> str:
+        """What a racing table adds to cell `i`: ``n 10``, or ``out at n 4, p 0.003`` when separated."""
+        if self.race_status is None or not self.race_status[i]:
+            return ""
+        if self.race_status[i] == "separated":
+            return f"out at n {int(self.race_n[i])}, p {self.race_p[i]:.2g}"
+        return f"n {int(self.race_n[i])}"
 
     @property
     def n_cells(self) -> int:
@@ -173,6 +189,7 @@ def build_table(
     higher_is_better: bool = True,
     alpha: float = 0.05,
     n_boot: int = 2000,
+    race: pd.DataFrame | None = None,
 ) -> PaperTable:
     """Compute a table in the paper's layout from finished runs.
 
@@ -184,6 +201,8 @@ def build_table(
         higher_is_better: direction of `metric` (best cell, tests).
         alpha: level of the Holm-corrected paired tests.
         n_boot: bootstrap replicates for the probability of being best.
+        race: a racing study's race per cell (`tipsd.analysis.racing.race_of_runs`'s frame): each cell
+            then shows its seed count, and the race's separated cells their n and p.
 
     Returns:
         A `PaperTable`. A weight that varies in the runs but is not on an axis is an error.
@@ -245,8 +264,19 @@ def build_table(
         for rec in prob_best(valid, metric, by=axes, higher_is_better=higher_is_better,
                              n_boot=n_boot).to_dict("records"):
             p_best[index(rec)] = rec["p_best"]
-    return PaperTable(metric, rows, cols, blocks, values[rows], values[cols], block_values, mean, std, n,
-                      best, tested, dist, p_holm, p_best, higher_is_better, alpha, fixed)
+    table = PaperTable(metric, rows, cols, blocks, values[rows], values[cols], block_values, mean, std, n,
+                       best, tested, dist, p_holm, p_best, higher_is_better, alpha, fixed)
+    if race is not None:
+        table.race_status, table.race_n = np.full(shape, "", dtype=object), np.zeros(shape, dtype=int)
+        table.race_p = np.full(shape, np.nan)
+        for rec in apply_where(race, where).dropna(subset=axes).to_dict("records"):
+            i = index(rec)
+            table.race_status[i], table.race_n[i], table.race_p[i] = (rec["race_status"], rec["race_n"],
+                                                                      rec["race_p"])
+        out = (table.race_status == "separated").sum()
+        table.race_note = (f"Racing: n = seeds a cell got; out = separated from the best by the race at n seeds "
+                           f"(Holm p); {out} of {int((table.race_status != '').sum())} cells out.")
+    return table
 
 
 def _cell_text(t: PaperTable, i: tuple[int, int, int], decimals: int, latex: bool) -> str:
@@ -268,7 +298,8 @@ def _cell_text(t: PaperTable, i: tuple[int, int, int], decimals: int, latex: boo
     # Mark the cells a reviewer could not tell apart from the best.
     if t.tested[i] and not t.distinguishable[i]:
         core += "$^{\\dagger}$" if latex else " †"
-    return core
+    mark = t.race_mark(i)
+    return f"{core} ({mark})" if mark else core
 
 
 def table_notes(t: PaperTable) -> list[str]:
@@ -279,10 +310,11 @@ def table_notes(t: PaperTable) -> list[str]:
     if (t.tested & ~t.distinguishable).any():
         notes.append("†: " + DAGGER_NOTE.format(alpha=t.alpha) + ".")
     elif t.has_tests:
-        notes.append("Every tested cell is distinguishable from the best (paired t-test over seeds, "
-                     f"Holm-corrected, α = {t.alpha:g}).")
+        notes.append(f"Every tested cell is distinguishable from the best ({TEST_NOTE}, α = {t.alpha:g}).")
     if t.n_missing:
         notes.append(f"Missing cells ({MISSING}): {t.n_missing} of {t.n_cells}.")
+    if t.race_note:
+        notes.append(t.race_note)
     return notes
 
 

@@ -16,7 +16,7 @@ Configurations (16 cells, mAP points, metric maximised):
   and the rest spread from 0.5 to 3.2 below the best.
 - ``table1``: the published Table I means (harder: 12 cells within 1 point of the best).
 - ``clear-unstable``: ``clear`` with the near-best cell 0.1 below the best 3× as noisy (its own noise;
-  the quick Table I study's seed std ranged 0.2–3.6 across cells): a stress test of pooling the sd.
+  the quick Table I study's seed std ranged 0.2–3.6 across cells): a stress test of the pooled error.
 
 δ (default): one standard error of a paired difference at ``max`` seeds, ``sd_d / √max``. Cells
 within δ of the best are those the full ``max``-seed grid cannot rank either (the one-standard-error
@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from tipsd.sweep.racing import RaceState, RacingSettings, decide_round, racing_state
+from tipsd.analysis.racing import RaceState, RacingSettings, decide_round, racing_state
 
 TABLE1 = [83.0, 83.5, 83.9, 83.7, 85.4, 85.9, 85.3, 85.2, 85.6, 86.2, 85.8, 85.5, 85.5, 85.8, 85.7, 85.3]
 CLEAR_GAPS = [0, 0.1, 0.15, 0.5, 1.0, 1.5, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8, 2.9, 3.0, 3.1, 3.2]
@@ -71,41 +71,6 @@ def stepwise_race(runs: np.ndarray, settings: RacingSettings) -> RaceState:
     return state
 
 
-def pooled_race(runs: np.ndarray, settings: RacingSettings) -> tuple[np.ndarray, np.ndarray]:
-    """NOT the table's test (for comparison only): the same race with the paired sd pooled over all
-    survivors (residual of the cell + seed ANOVA, df (k−1)(r−1)), vectorised over studies.
-
-    Returns ``(survived, n)``, each ``(studies, cells)``."""
-    from scipy import stats
-
-    from tipsd.analysis.stats import holm
-
-    s_n, c_n, _ = runs.shape
-    alive = np.ones((s_n, c_n), dtype=bool)
-    n = np.full((s_n, c_n), settings.min_seeds)
-    for r in range(settings.min_seeds, settings.max_seeds):
-        x = runs[:, :, :r]
-        m = x.mean(axis=2)
-        best = np.argmax(np.where(alive, m, -np.inf), axis=1)
-        k = alive.sum(axis=1)
-        w = alive[:, :, None]
-        seed_mean = (x * w).sum(axis=1, keepdims=True) / k[:, None, None]
-        grand = ((m * alive).sum(axis=1) / k)[:, None, None]
-        resid = (x - m[:, :, None] - seed_mean + grand) * w
-        df = (k - 1) * (r - 1)
-        sd_d = np.sqrt(2 * (resid ** 2).sum(axis=(1, 2)) / np.maximum(df, 1))[:, None]
-        gap = m[np.arange(s_n), best][:, None] - m
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = 2 * stats.t.sf(np.abs(gap / (sd_d / np.sqrt(r))), df[:, None])
-        tested = alive.copy()
-        tested[np.arange(s_n), best] = False
-        for s in range(s_n):
-            ph = holm(np.where(tested[s], p[s], np.nan))
-            alive[s] &= ~(tested[s] & (ph < settings.round_alpha))
-        n = np.where(alive, r + 1, n)
-    return alive, n
-
-
 def simulate(means, settings: RacingSettings, *, studies: int = 200, noise: float = 0.5, shared: float = 0.5,
              delta: float | None = None, seed: int = 0, method: str = "race", scale=None) -> dict:
     """Race `studies` simulated studies of cells with true `means`; the acceptance figures.
@@ -114,7 +79,7 @@ def simulate(means, settings: RacingSettings, *, studies: int = 200, noise: floa
         scale: per cell, multiplier of the run's own noise (default 1).
         method: "race" (`racing_state` on each study's full matrix: round r only reads seeds[:r] of
             the survivors, so this is the race the driver runs; `stepwise_race` checks it), "stepwise"
-            (the driver loop itself), "pooled" (`pooled_race`), "full" (the full grid, tested once).
+            (the driver loop itself), "full" (the full grid, tested once by `tipsd table`'s test).
 
     Returns:
         ``keep`` (share of studies where the true best and every cell within δ survive), ``best_kept``,
@@ -127,21 +92,18 @@ def simulate(means, settings: RacingSettings, *, studies: int = 200, noise: floa
     if delta is None:
         delta = noise * np.sqrt(2 * (1 - shared)) / np.sqrt(settings.max_seeds)
     near = mu >= mu.max() - delta - 1e-9
-    if method == "pooled":
-        survived, n = pooled_race(runs, settings)
-    else:
-        survived = np.zeros((studies, mu.size), dtype=bool)
-        n = np.zeros((studies, mu.size), dtype=int)
-        for s in range(studies):
-            if method == "full":  # tipsd table's single look at max seeds (alpha, not split)
-                table = dataclasses.replace(settings, split_alpha=False, friedman_pretest=False)
-                rnd = decide_round(runs[s], np.ones(mu.size, dtype=bool), table)
-                survived[s] = ~np.isin(np.arange(mu.size), rnd.separated)
-                n[s] = settings.max_seeds
-                continue
-            state = (stepwise_race if method == "stepwise" else _replay)(runs[s], settings)
-            survived[s] = [st != "separated" for st in state.status]
-            n[s] = state.n
+    survived = np.zeros((studies, mu.size), dtype=bool)
+    n = np.zeros((studies, mu.size), dtype=int)
+    for s in range(studies):
+        if method == "full":  # tipsd table's single look at max seeds (alpha, not split)
+            table = dataclasses.replace(settings, split_alpha=False)
+            rnd = decide_round(runs[s], np.ones(mu.size, dtype=bool), table)
+            survived[s] = ~np.isin(np.arange(mu.size), rnd.separated)
+            n[s] = settings.max_seeds
+            continue
+        state = (stepwise_race if method == "stepwise" else _replay)(runs[s], settings)
+        survived[s] = [st != "separated" for st in state.status]
+        n[s] = state.n
     full = mu.size * settings.max_seeds
     return {
         "keep": float(survived[:, near].all(axis=1).mean()),
@@ -163,8 +125,7 @@ def _replay(runs: np.ndarray, settings: RacingSettings) -> RaceState:
 VARIANTS = {  # --compare: the design choices measured in docs/racing.md
     "race (alpha/rounds)": ("race", {}),
     "alpha every round": ("race", {"split_alpha": False}),
-    "alpha/rounds + Friedman": ("race", {"friedman_pretest": True}),
-    "pooled sd (not the table's test)": ("pooled", {}),
+    "no Friedman gate": ("race", {"friedman_pretest": False}),
     "full grid, table's test": ("full", {}),
 }
 

@@ -31,6 +31,9 @@ class TrainConfig:
     gamma_var: float = 1.0  # diversity of each part-group feature
     gamma_red: float = 1.0  # redundancy between key-frame and complementary features
     seed: int = 0  # seeds data order, augmentation and initialisation
+    # Seeds the network's initial weights instead of `seed` when >= 0: every seed then starts from
+    # the same weights, as runs fine-tuned from one pretrained backbone do (docs/model.md).
+    init_seed: int = -1
     # --- data
     data: str = "synth:quick"  # a PoseTrack18-format folder, or "synth:<preset>" (generated, cached)
     cache_dir: str = ""  # where generated data and decoded crops live; "" = ~/.cache/tipsd
@@ -79,11 +82,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         data="synth:tiny", input_height=64, input_width=48, widths=(8, 16), feat_dim=16,
         epochs=10, batch_size=8, lr=3e-3, threads=1,
     ),
-    # The CPU default: one run in about a minute on this 2-core CPU (one thread, shared machine),
-    # a whole Table I in minutes-to-hours. Tuned in docs/model.md ("quick preset").
+    # The CPU default: Table I (48 runs) in at most 15 min on a 2-core CPU with 2 workers. Every value
+    # below was chosen by measurement: docs/model.md, "The quick preset".
     "quick": dict(
-        data="synth:quick", input_height=64, input_width=48, widths=(16, 32), epochs=8,
-        max_train_samples=800, batch_size=16, lr=5e-3, sigma=2.0, threads=1,
+        data="synth:quick", input_height=64, input_width=48, widths=(16, 32), epochs=6,
+        batch_size=32, lr=7e-3, sigma=2.0, threads=1, augment=False, box_enlarge=0.9, decode="dark",
+        val_every=0, loss_balance="init_grad",
     ),
     # GPU: the paper's input size and HRNet-W48-like widths.
     "paper": dict(

@@ -165,10 +165,11 @@ class Member:
 def build_member(cfg: TrainConfig, device: torch.device, total_steps: int, plan: DevicePlan | None = None) -> Member:
     """A fresh network (initialised from `cfg.seed`), its AdamW, schedule and EMA, on `device`.
 
-    Two calls with configs that differ only in their gammas give identical initial weights.
+    Two calls with configs that differ only in their gammas give identical initial weights (from
+    `cfg.init_seed` when it is >= 0, else `cfg.seed`).
     """
     plan = plan or DevicePlan()
-    torch.manual_seed(cfg.seed)  # network initialisation
+    torch.manual_seed(cfg.seed if cfg.init_seed < 0 else cfg.init_seed)  # network initialisation
     net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim, heatmap_stride=cfg.heatmap_stride).to(device)
     if plan.channels_last:
         net = net.to(memory_format=torch.channels_last)

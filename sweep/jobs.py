@@ -16,6 +16,11 @@ one was *lost*: its worker died from outside (killed, machine gone, storage outa
 heartbeat check failed it; it says nothing about the job, so it is re-run without counting against
 ``max_retries``. Trials marked ``duplicate_of`` (a claim that lost a race) and ``interrupted``
 (Ctrl-C, SIGTERM) are ignored.
+
+Racing studies (``seeds = { min, max }``, docs/racing.md) want only the jobs the race needs now:
+the ledger replays the race (`tipsd.analysis.racing.racing_state`) from the settled jobs' values
+(done: the trial's value, NaN when pruned or diverged; exhausted: NaN), so a worker killed after
+storing a run leaves no decision behind: the next ledger makes it again from what is stored.
 """
 from __future__ import annotations
 
@@ -23,6 +28,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import math
+
+from tipsd.analysis.racing import RaceState, SettingState, race_matrix, racing_state, setting_state
 from tipsd.model.record import GAMMA_NAMES, cell_key, job_key
 from tipsd.sweep.spec import StudySpec
 
@@ -74,6 +82,10 @@ class Ledger:
         exhausted: job keys that failed more than max_retries times.
         missing: jobs to claim, in priority order.
         cells_sampled: distinct cells a Bayesian study has proposed so far.
+        values: settled job key -> ``(cell, seed, value)``; value NaN when settled without one
+            (pruned, diverged, retries exhausted). What a race is decided from.
+        race: a racing grid study's `RaceState` (None otherwise).
+        settings_race: a racing Bayesian study's cell -> `SettingState` of each proposed setting.
     """
 
     total: int
@@ -85,6 +97,9 @@ class Ledger:
     exhausted: list[str] = field(default_factory=list)
     missing: list[Job] = field(default_factory=list)
     cells_sampled: int = 0
+    values: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    race: RaceState | None = None
+    settings_race: dict[str, SettingState] = field(default_factory=dict)
 
     @property
     def settled(self) -> int:
@@ -137,6 +152,9 @@ def ledger(spec: StudySpec, trials: list, retry_from: int = 0) -> Ledger:
         first_of_cell.setdefault(cell, t)
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
                 t.state == TrialState.FAIL and t.user_attrs.get("diverged", False)):
+            if key not in led.done:
+                value = float(t.value) if t.state == TrialState.COMPLETE else math.nan
+                led.values[key] = (cell, int(t.user_attrs.get("seed", -1)), value)
             led.done.setdefault(key, t.number)
             if t.state == TrialState.COMPLETE:
                 led.completed.add(key)
@@ -146,12 +164,19 @@ def ledger(spec: StudySpec, trials: list, retry_from: int = 0) -> Ledger:
             led.lost[key] = led.lost.get(key, 0) + 1
         elif t.state == TrialState.FAIL and t.number >= retry_from:
             led.failures[key] = led.failures.get(key, 0) + 1
+            if led.failures[key] > max_retries:  # given up: settled without a value
+                led.values.setdefault(key, (cell, int(t.user_attrs.get("seed", -1)), math.nan))
     for key in list(led.running):
         if key in led.done:  # a late duplicate still running; the job itself is done
             del led.running[key]
 
-    if spec.is_grid:
+    if spec.is_grid and spec.racing is not None:
+        wanted = _raced_grid_jobs(spec, led)
+    elif spec.is_grid:
         wanted = _grid_jobs(spec)
+    elif spec.racing is not None:
+        wanted = _raced_sampled_jobs(spec, first_of_cell, led)
+        led.cells_sampled = len(first_of_cell)
     else:
         wanted = _sampled_jobs(spec, first_of_cell, led)
         led.cells_sampled = len(first_of_cell)
@@ -186,6 +211,50 @@ def _enumerate_grid(spec: StudySpec) -> list[Job]:
         for gammas in spec.cells():
             params = {n: gammas[n] for n in spec.space}
             jobs.append(Job(gammas=gammas, seed=seed, params=params, distributions=dists))
+    return jobs
+
+
+def _raced_grid_jobs(spec: StudySpec, led: Ledger) -> list[Job]:
+    """A racing grid study's jobs needed now: the race replayed from the settled values."""
+    by_key = {j.key: j for j in _grid_jobs(spec)}
+    cells = spec.__dict__.get("_cell_keys")
+    if cells is None:
+        cells = spec.__dict__["_cell_keys"] = [cell_key(g) for g in spec.cells()]
+    x, settled = race_matrix(led.values.values(), cells, spec.racing)
+    led.race = racing_state(x, spec.racing.seeds, spec.racing, spec.direction == "maximize", settled=settled)
+    return [by_key[job_key(cells[c], seed)] for c, seed in led.race.jobs]
+
+
+def _raced_sampled_jobs(spec: StudySpec, first_of_cell: dict[str, Any], led: Ledger) -> list[Job]:
+    """A racing Bayesian study's jobs: each proposed setting races the incumbent (`setting_state`).
+
+    The incumbent is the setting with the best mean among those that finished at ``max`` seeds (the
+    study's first settings, having none to race, all run to ``max``). Its mean only improves as
+    settings finish, so a setting's answer is re-derived from storage each time like the grid's."""
+    import numpy as np
+
+    higher = spec.direction == "maximize"
+    rows: dict[str, list[float]] = {}
+    gone: dict[str, list[bool]] = {}
+    for cell, seed, value in led.values.values():
+        if 0 <= seed < spec.racing.max_seeds:
+            rows.setdefault(cell, [math.nan] * spec.racing.max_seeds)[seed] = value
+            gone.setdefault(cell, [False] * spec.racing.max_seeds)[seed] = True
+    finished = {c: v for c, v in rows.items() if all(gone[c]) and np.isfinite(v).any()}
+    incumbent = None
+    if finished:
+        pick = max if higher else min
+        incumbent = finished[pick(finished, key=lambda c: float(np.nanmean(finished[c])))]
+    jobs = []
+    for cell, t in first_of_cell.items():
+        gammas = {n: float(t.user_attrs[n]) for n in GAMMA_NAMES}
+        st = setting_state(rows.get(cell, []), incumbent, spec.racing, higher, settled=gone.get(cell))
+        led.settings_race[cell] = st
+        first_value = rows.get(cell, [math.nan])[0]
+        if gone.get(cell, [False])[0] and not math.isfinite(first_value):
+            continue  # a pruned or diverged first run: the setting is not replicated (as without racing)
+        for seed in st.jobs:
+            jobs.append(Job(gammas=gammas, seed=seed, params=dict(t.params), distributions=dict(t.distributions)))
     return jobs
 
 

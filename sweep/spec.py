@@ -8,7 +8,7 @@ costs one clear line and nothing else (see docs/sweep.md for the format)::
     sampler = "grid"                       # grid | tpe | gp | random | qmc
     metric = "Total"                       # a key of TrainResult.metrics
     direction = "maximize"
-    seeds = [0, 1]
+    seeds = [0, 1]                         # or racing: seeds = { min = 3, max = 12 } (docs/racing.md)
     [space]
     gamma_info = [0, 0.1, 1, 5]            # grid: value lists; others: {low, high, log, include_zero}
     gamma_s = [0, 0.1, 1, 5]
@@ -33,11 +33,14 @@ from tipsd.model.config import PRESETS, config_keys, make_config
 from tipsd.model.errors import ConfigError, TipsdError
 from tipsd.model.record import GAMMA_NAMES, METRIC_NAMES
 from tipsd.sweep.pruners import PRUNERS, build_pruner
+from tipsd.analysis.racing import RacingSettings
 
 SAMPLERS = ("grid", "tpe", "gp", "random", "qmc")
 DIRECTIONS = ("maximize", "minimize")
 TOP_KEYS = ("name", "description", "sampler", "sampler_seed", "metric", "direction", "seeds",
-            "budget", "storage", "space", "fixed", "train", "pruner", "run")
+            "budget", "storage", "space", "fixed", "train", "pruner", "run", "racing")
+SEED_RANGE_KEYS = ("min", "max")  # seeds = { min, max }: racing (seeds 0 .. max - 1)
+RACING_KEYS = ("alpha", "budget")  # [racing]; defaults: RacingSettings.
 TRAIN_KEYS = ("preset", "overrides")
 RANGE_KEYS = ("low", "high", "log", "include_zero")
 # [run]: how the driver runs, not what it computes; excluded from the spec hash.
@@ -73,6 +76,8 @@ class StudySpec:
         name: Optuna study name.
         space: weight -> list of values (grid / categorical) or `Range`.
         fixed: weight -> value for every weight not searched (the preset's value if not given).
+        seeds: the seeds a run may get (a racing study: ``0 .. max − 1``, the cells get a prefix).
+        racing: the race's settings when ``seeds = { min, max }``; None for a fixed seed list.
         raw: the parsed TOML (with CLI overrides applied) as stored in the study.
     """
 
@@ -93,6 +98,7 @@ class StudySpec:
     run: dict[str, int] = field(default_factory=lambda: dict(RUN_DEFAULTS))
     path: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    racing: RacingSettings | None = None
 
     @property
     def is_grid(self) -> bool:
@@ -118,7 +124,7 @@ class StudySpec:
         return {n: float(searched[n]) if n in searched else float(self.fixed[n]) for n in GAMMA_NAMES}
 
     def total_jobs(self) -> int:
-        """How many (γ vector, seed) runs the study aims for."""
+        """How many (γ vector, seed) runs the study aims for (racing: at most; the race stops earlier)."""
         n_cells = math.prod(len(v) for v in self.space.values()) if self.is_grid else self.budget
         return n_cells * len(self.seeds)
 
@@ -143,6 +149,9 @@ def spec_identity(raw: dict[str, Any]) -> dict[str, Any]:
     train = ident.get("train", {})
     if isinstance(train, dict):
         ident["train"] = {"preset": "quick", "overrides": {}, **train}
+    if isinstance(ident.get("seeds"), dict) and isinstance(ident.get("racing", {}), dict):
+        ident["racing"] = {"alpha": RacingSettings.alpha, **ident.get("racing", {})}  # [racing] omitted = defaults
+        ident["racing"]["alpha"] = _as_floats(ident["racing"]["alpha"])
     # A weight is a number: 1 and 1.0 are the same value (and the same cell key), so the same study.
     for section in ("space", "fixed"):
         if isinstance(ident.get(section), dict):
@@ -282,12 +291,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     direction = raw.get("direction", "maximize")
     if direction not in DIRECTIONS:
         raise fail("direction", direction, "unknown direction" + _hint(str(direction), DIRECTIONS))
-    seeds = raw.get("seeds", [0])
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise fail("seeds", seeds, "expected a non-empty list of integers >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise fail("seeds", seeds, "seeds must be distinct")
+    seeds, racing = _parse_seeds(raw, fail)
     sampler_seed = raw.get("sampler_seed")
     if sampler_seed is not None and (not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool)):
         raise fail("sampler_seed", sampler_seed, "expected an integer")
@@ -303,6 +307,14 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
             raise fail("budget", budget, "a grid study runs every cell; remove budget or pick sampler = 'tpe'")
     elif not (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1):
         raise fail("budget", budget, f"sampler {sampler!r} needs budget = number of γ settings to try (an integer >= 1)")
+    if racing is not None and racing.budget is not None:
+        if sampler != "grid":
+            raise fail("racing.budget", racing.budget, "a racing budget (in runs) is for grid studies; "
+                       "a Bayesian study's top-level budget counts settings")
+        first = math.prod(len(v) for v in space.values()) * racing.min_seeds
+        if racing.budget < first:
+            raise fail("racing.budget", racing.budget, f"below the first round's {first} runs "
+                       f"(cells x seeds.min = {racing.min_seeds}); the first round always runs")
 
     train = raw.get("train", {})
     if not isinstance(train, dict):
@@ -356,7 +368,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
         name=name, description=description, sampler=sampler, metric=metric, direction=direction,
         seeds=list(seeds), space=space, fixed=fixed, preset=preset, overrides=dict(overrides),
         budget=budget if sampler != "grid" else 0, sampler_seed=sampler_seed, storage=storage,
-        pruner=pruner, run=run, path=where, raw=raw,
+        pruner=pruner, run=run, path=where, raw=raw, racing=racing,
     )
     try:  # Optuna checks the pruner's arguments (e.g. threshold needs lower or upper)
         build_pruner(pruner)
@@ -370,6 +382,46 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     except ConfigError as err:
         raise SpecError(f"{where}: train.overrides: {err}") from None
     return spec
+
+
+def _parse_seeds(raw: dict[str, Any], fail) -> tuple[list[int], RacingSettings | None]:
+    """``seeds`` (a list: fixed; ``{min, max}``: racing) and ``[racing]``: the seed list and the race."""
+    seeds = raw.get("seeds", [0])
+    racing_raw = raw.get("racing")
+    if isinstance(seeds, dict):
+        for key in seeds:
+            if key not in SEED_RANGE_KEYS:
+                raise fail(f"seeds.{key}", seeds[key], "unknown field" + _hint(key, SEED_RANGE_KEYS))
+        for key in SEED_RANGE_KEYS:
+            v = seeds.get(key)
+            if not (isinstance(v, int) and not isinstance(v, bool)):
+                raise fail(f"seeds.{key}", v, "expected an integer (racing: seeds = { min = 3, max = 12 })")
+        if seeds["min"] < 2:
+            raise fail("seeds.min", seeds["min"], "expected >= 2 (a cell needs 2 seeds to be compared)")
+        if seeds["max"] < seeds["min"]:
+            raise fail("seeds.max", seeds["max"], f"expected >= seeds.min = {seeds['min']}")
+        racing_raw = {} if racing_raw is None else racing_raw
+        if not isinstance(racing_raw, dict):
+            raise fail("racing", racing_raw, "expected a table with alpha and budget")
+        for key in racing_raw:
+            if key not in RACING_KEYS:
+                raise fail(f"racing.{key}", racing_raw[key], "unknown field" + _hint(key, RACING_KEYS))
+        alpha = racing_raw.get("alpha", RacingSettings.alpha)
+        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1):
+            raise fail("racing.alpha", alpha, "expected a number in (0, 1), e.g. 0.05")
+        budget = racing_raw.get("budget")
+        if budget is not None and not (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1):
+            raise fail("racing.budget", budget, "expected a positive integer (runs)")
+        racing = RacingSettings(min_seeds=seeds["min"], max_seeds=seeds["max"], alpha=float(alpha), budget=budget)
+        return list(racing.seeds), racing
+    if racing_raw is not None:
+        raise fail("racing", racing_raw, "racing needs seeds = { min = 3, max = 12 } instead of a seed list")
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise fail("seeds", seeds, "expected a non-empty list of integers >= 0, or { min = 3, max = 12 } to race")
+    if len(set(seeds)) != len(seeds):
+        raise fail("seeds", seeds, "seeds must be distinct")
+    return list(seeds), None
 
 
 def _refuse_nul(value: Any, fld: str, fail) -> None:

@@ -23,6 +23,7 @@ class StudyStatus:
         duplicates: trials that lost a claim race (not counted as runs).
         best_value, best_params: best COMPLETE trial so far (None if none).
         fail_reasons: distinct fail reasons with counts.
+        race: a racing grid study's `RaceState` (rounds, cells left, runs used / saved), else None.
     """
 
     name: str
@@ -39,6 +40,7 @@ class StudyStatus:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     fail_reasons: dict[str, int] = field(default_factory=dict)
+    race: Any = None
 
 
 def study_status(storage) -> list[StudyStatus]:
@@ -76,6 +78,7 @@ def study_status(storage) -> list[StudyStatus]:
                 st.done, st.total, st.exhausted, st.running = len(led.done), led.total, len(led.exhausted), \
                     len(led.running)
                 st.lost = sum(led.lost.values())
+                st.race = led.race
                 if st.running and hasattr(storage, "scoped_session"):
                     st.silent = silent_running(storage, study._study_id, spec.run["grace_s"])
             except SpecError:  # a spec from another tipsd version: show counts only
@@ -107,9 +110,31 @@ def format_status(rows: list[StudyStatus], url: str) -> str:
             lines.append(f"  runs: {st.done}/{st.total} done ({pct:.0f}%), {st.running} running{silent}, "
                          f"{st.exhausted} given up, {st.duplicates} duplicate claims ignored"
                          + (f", {st.lost} lost to stopped workers and re-run" if st.lost else ""))
+        if st.race is not None:
+            lines.append("  " + race_line(st.race))
         if st.best_value is not None:
             params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in st.best_params.items())
             lines.append(f"  best {st.metric}: {st.best_value:.2f}  ({params})")
         for reason, n in sorted(st.fail_reasons.items(), key=lambda kv: -kv[1])[:3]:
             lines.append(f"  failed x{n}: {reason}")
     return "\n".join(lines)
+
+
+def race_line(race) -> str:
+    """One line on a racing study: round, cells left, separated, runs used vs the full grid.
+
+    Example:
+        >>> from tipsd.analysis.racing import RacingSettings, racing_state
+        >>> import numpy as np
+        >>> race_line(racing_state(np.zeros((2, 3)), [0, 1, 2], RacingSettings(2, 3)))
+        "racing done (max): 3 seeds at most, 0 separated in 1 decided rounds; runs 6 used, 6 planned of the full 3-seed grid's 6 (100%), 0 saved"
+    """
+    left = sum(s == "racing" for s in race.status)
+    separated = sum(s == "separated" for s in race.status)
+    max_seeds = race.runs_full // max(len(race.n), 1)
+    head = (f"racing done ({race.stop_reason}): {race.round} seeds at most" if race.done
+            else f"racing: round {race.round} of {max_seeds} seeds, {left} cells racing")
+    pct = 100.0 * race.runs_planned / max(race.runs_full, 1)
+    return (f"{head}, {separated} separated in {len(race.rounds)} decided rounds; runs {race.runs_used} used, "
+            f"{race.runs_planned} planned of the full {max_seeds}-seed grid's {race.runs_full} ({pct:.0f}%), "
+            f"{race.runs_saved} saved")

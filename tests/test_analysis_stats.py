@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from tipsd.analysis.stats import cell_seed_matrix, compare_to_best, holm, paired_t_pvalue, prob_best
+from tipsd.analysis.stats import (blocked_comparison, cell_seed_matrix, compare_to_best, holm, paired_t_pvalue,
+                                  prob_best)
 
 
 def frame(cells: dict[float, list[float]]) -> pd.DataFrame:
@@ -66,3 +67,62 @@ def test_prob_best_bootstrap():
     assert even["p_best"].tolist() == pytest.approx([0.5, 0.5], abs=0.03)
     again = prob_best(frame({0: [1.0, 3.0], 1: [2.0, 2.0]}), by=["g"], n_boot=4000)
     assert again["p_best"].tolist() == even["p_best"].tolist()  # seeded RNG
+
+
+def test_blocked_comparison_two_cells_is_the_paired_t_test():
+    x = np.array([[10.0, 12.0, 14.0], [9.0, 10.9, 13.1]])
+    res = blocked_comparison(x)
+    assert res["best"] == 0 and res["df"] == 2
+    assert res["p"][1] == pytest.approx(paired_t_pvalue(x[0] - x[1]))
+
+
+def test_blocked_comparison_pools_the_error_and_ignores_seed_offsets():
+    # 3 cells x 3 seeds; residuals of the additive fit pooled over all cells: df (3-1)(3-1) = 4
+    x = np.array([[10.0, 12.0, 14.0], [9.0, 10.9, 13.1], [5.0, 7.0, 9.2]])
+    resid = x - x.mean(1, keepdims=True) - x.mean(0, keepdims=True) + x.mean()
+    se = np.sqrt(2 * (resid ** 2).sum() / 4 / 3)
+    res = blocked_comparison(x)
+    assert res["df"] == 4 and res["mean_diff"][2] == pytest.approx(12.0 - 21.2 / 3)  # complete: raw means
+    assert res["p"][2] == pytest.approx(2 * sps.t.sf((12.0 - x[2].mean()) / se, 4))
+    # a missing run: the seed offsets are fitted, so adding one to every cell of a seed changes nothing
+    x[1, 2] = np.nan
+    shifted = x + np.array([0.0, 5.0, -3.0])
+    a, b = blocked_comparison(x), blocked_comparison(shifted)
+    assert a["df"] == 3 and a["n_pairs"].tolist() == [3, 2, 3]
+    np.testing.assert_allclose(a["p"], b["p"], equal_nan=True)
+    np.testing.assert_allclose(a["mean_diff"], b["mean_diff"])
+    assert blocked_comparison(x, among=np.array([False, True, True]))["best"] == 1
+
+
+def test_blocked_comparison_of_nothing():
+    res = blocked_comparison(np.full((2, 3), np.nan))
+    assert res["best"] is None and np.isnan(res["p"]).all()
+
+
+def test_blocked_comparison_equals_least_squares_on_the_full_design():
+    # reference: the one-hot cell + seed design solved by numpy's least squares, with missing runs
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (7, 5)) + np.arange(7)[:, None] * 0.3 + rng.normal(0, 1, 5)
+    x[rng.random(x.shape) < 0.25] = np.nan
+    x[6] = np.nan  # a cell with nothing stored
+    rows, cols = np.nonzero(np.isfinite(x))
+    design = np.zeros((rows.size, 12))
+    design[np.arange(rows.size), rows] = 1.0
+    design[np.arange(rows.size), 7 + cols] = 1.0
+    coef, _, rank, _ = np.linalg.lstsq(design, x[rows, cols], rcond=None)
+    rss = [float(((x[rows, cols] - design @ coef) ** 2).sum())]  # lstsq leaves it empty: rank-deficient
+    df = rows.size - rank
+    g = np.linalg.pinv(design.T @ design)
+    res = blocked_comparison(x)
+    b = res["best"]
+    assert res["df"] == df
+    for c in range(6):
+        if c == b:
+            continue
+        e = np.zeros(12)
+        e[b], e[c] = 1.0, -1.0
+        t = (e @ coef) / np.sqrt(rss[0] / df * (e @ g @ e))
+        assert res["mean_diff"][c] == pytest.approx(e @ coef)
+        if res["n_pairs"][c] >= 2:
+            assert res["p"][c] == pytest.approx(2 * sps.t.sf(abs(t), df))
+    assert np.isnan(res["p"][6]) and np.isnan(res["mean_diff"][6])

@@ -22,7 +22,9 @@ def runs_frame(rows: list[tuple[float, float, int, float]], **fixed) -> pd.DataF
 
 
 # (0,0): 80, 81 | (0,0.1): 82, 82 | (1,0): 83, 85 | (1,0.1): missing. Best (1,0) = 84.0.
-# Paired diffs against it: (0,0) 3, 4 -> p = 0.0903; (0,0.1) 1, 3 -> p = 0.2952; Holm 0.181, 0.295.
+# Seed-blocked test (3 cells x 2 seeds): residuals x - row mean - seed mean + grand mean are 0, 0,
+# ±0.5, ±0.5 -> MSE = 1 / df 2 = 0.5, SE of a gap sqrt(2 * 0.5 / 2) = 0.7071. (0,0): gap 3.5, t 4.95
+# -> p = 0.03848; (0,0.1): gap 2, t 2.828 -> p = 0.10557; Holm 0.07695, 0.10557.
 TINY = runs_frame([(0, 0, 0, 80.0), (0, 0, 1, 81.0), (0, 0.1, 0, 82.0), (0, 0.1, 1, 82.0),
                    (1, 0, 0, 83.0), (1, 0, 1, 85.0)])
 
@@ -37,12 +39,12 @@ def test_tiny_markdown_exact():
         "\n"
         "Bold: best cell.\n"
         "Values: mean ± std over seeds.\n"
-        "†: not distinguishable from the best (paired t-test over seeds, Holm-corrected, α = 0.05).\n"
+        "†: not distinguishable from the best (t-test on the seed-blocked ANOVA's pooled error, Holm-corrected, α = 0.05).\n"
         "Missing cells (–): 1 of 4.\n"
     )
     assert t.n_missing == 1 and t.best == (0, 1, 0)
-    assert t.p_holm[0, 0, 0] == pytest.approx(0.18058, abs=1e-4)
-    assert t.p_holm[0, 0, 1] == pytest.approx(0.29517, abs=1e-4)
+    assert t.p_holm[0, 0, 0] == pytest.approx(0.07695, abs=1e-4)
+    assert t.p_holm[0, 0, 1] == pytest.approx(0.10557, abs=1e-4)
 
 
 def test_tiny_latex_exact():

@@ -44,6 +44,13 @@ EXPECTED = {
     "missing_dataset": "train.overrides.data = '/nonexistent/posetrack18': no such dataset folder",
     "preset_not_a_string": "train.preset = ['tiny']: unknown preset",
     "pruner_type_not_a_string": "pruner.type = ['median']: unknown pruner",
+    "racing_min_below_two": "seeds.min = 1: expected >= 2",
+    "racing_max_below_min": "seeds.max = 3: expected >= seeds.min = 4",
+    "racing_unknown_seed_key": "seeds.mx = 10: unknown field; did you mean 'max'",
+    "racing_with_seed_list": "racing needs seeds = { min = 3, max = 12 }",
+    "racing_bad_alpha": "racing.alpha = 5: expected a number in (0, 1)",
+    "racing_budget_below_first_round": "racing.budget = 4: below the first round's 6 runs",
+    "racing_unknown_key": "racing.alfa = 0.05: unknown field; did you mean 'alpha'",
 }
 # Files whose fault is their storage URL: run without --storage, which would take precedence.
 STORAGE_CASES = {"unreachable_storage", "unreachable_postgres", "bad_storage_scheme"}
@@ -155,3 +162,22 @@ def test_weights_not_searched_nor_fixed_take_the_study_presets_values(monkeypatc
                        "train": {"preset": "tiny"}})
     assert spec.fixed == {"gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 2.0, "gamma_red": 0.5}
     assert spec.cells()[1] == {"gamma_info": 1.0, "gamma_s": 0.1, "gamma_com": 1.0, "gamma_var": 2.0, "gamma_red": 0.5}
+
+
+def test_racing_seeds_parse_to_settings_and_seeds_0_to_max():
+    spec = parse_spec({"name": "r", "seeds": {"min": 3, "max": 5}, "racing": {"alpha": 0.1, "budget": 9},
+                       "space": {"gamma_s": [0, 1]}})
+    assert spec.seeds == [0, 1, 2, 3, 4] and spec.total_jobs() == 10  # at most cells x max
+    assert (spec.racing.min_seeds, spec.racing.max_seeds, spec.racing.alpha, spec.racing.budget) == (3, 5, 0.1, 9)
+    assert parse_spec({"name": "r", "seeds": {"min": 3, "max": 5}, "space": {"gamma_s": [0]}}).racing.alpha == 0.05
+    assert parse_spec({"name": "f", "seeds": [0, 1], "space": {"gamma_s": [0]}}).racing is None
+    with pytest.raises(SpecError, match="racing.budget = 9: a racing budget"):
+        parse_spec({"name": "b", "sampler": "tpe", "budget": 4, "seeds": {"min": 3, "max": 5},
+                    "racing": {"budget": 9}, "space": {"gamma_s": {"low": 0, "high": 1}}})
+
+
+def test_racing_defaults_written_out_are_the_same_study():
+    base = {"name": "r", "seeds": {"min": 3, "max": 5}, "space": {"gamma_s": [0, 1]}}
+    assert spec_hash(base) == spec_hash({**base, "racing": {"alpha": 0.05}})
+    assert spec_hash(base) != spec_hash({**base, "racing": {"alpha": 0.1}})
+    assert spec_hash(base) != spec_hash({**base, "seeds": {"min": 3, "max": 6}})

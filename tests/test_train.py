@@ -209,3 +209,22 @@ def test_loss_balance_init_grad_scales_the_information_terms_and_survives_resume
         train(cfg, checkpoint_dir=tmp_path, on_epoch=stop)
     resumed = train(cfg, checkpoint_dir=tmp_path, resume=True)
     assert resumed.loss_scales == s and resumed.metrics == full.metrics
+
+
+def test_init_seed_fixes_the_initial_weights_and_seed_still_orders_the_data(monkeypatch):
+    import tipsd.model.member as member_mod  # where train() builds its network
+
+    made = []
+
+    class Recording(member_mod.TIPSDNet):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append({k: v.clone() for k, v in self.state_dict().items()})
+
+    monkeypatch.setattr(member_mod, "TIPSDNet", Recording)
+    a = train(make_config("tiny", {"epochs": 1, "seed": 0, "init_seed": 7}))
+    b = train(make_config("tiny", {"epochs": 1, "seed": 1, "init_seed": 7}))
+    c = train(make_config("tiny", {"epochs": 1, "seed": 1}))
+    assert all(torch.equal(made[0][k], made[1][k]) for k in made[0])
+    assert not all(torch.equal(made[1][k], made[2][k]) for k in made[1])
+    assert a.losses != b.losses  # same start, another data order

@@ -3,25 +3,30 @@
 Every cell first runs ``min_seeds`` seeds. Then, in rounds, each cell still in the race gets the next
 seed, until every cell is separated from the best or has ``max_seeds``, or the run budget is spent.
 Seeds are shared by all cells (round r runs seed ``seeds[r]`` on every survivor), so the comparisons
-stay paired by seed. The test is `tipsd table`'s (`tipsd.analysis.stats`): paired t-test of each
-survivor against the survivor with the best mean, Holm-corrected across the survivors.
+stay blocked by seed. The test is `tipsd table`'s (`tipsd.analysis.stats.blocked_comparison`): a
+cell + seed additive model with the error pooled over every cell's runs, each survivor tested against
+the survivor with the best mean, Holm-corrected across the survivors.
 
 The state is a pure function of what is stored, never of memory: `racing_state` replays the rounds
 from the cells × seeds matrix. Round r uses only ``seeds[:r]`` of the cells still in the race, so a
 cell separated at round r (which never gets seed r+1) is separated again by every later replay, and
 a killed worker's decision is recomputed, not lost. Choices (measured in docs/racing.md):
 
+- **Why this lives in analysis/**: the race's decisions are a statistic of the stored runs; `tipsd
+  table` replays them to mark separated cells, and analysis may not import sweep.
 - **Level per round = alpha / rounds** (Bonferroni over the ``max − min`` rounds that can separate a
   cell): the chance that a cell tied with the best is ever separated over the whole race stays
   ≤ alpha (up to the best being chosen from the same data, as in the table), the table's guarantee
   for its single look. Testing every round at alpha lost a near-best cell in 22 % of simulated
   studies (the full grid's single look: 12 %; alpha / rounds: 3.5 %).
-- **No Friedman pre-test** (F-race's): a grid with clearly worse cells always rejects it, so it only
-  acts when a few near-ties are left; it moved the simulation's figures by at most 1 point. Left
-  off, so the race's test is exactly the table's (`friedman_pretest=True` keeps it measurable).
+- **Friedman gate** (F-race's pre-test, and `tipsd table`'s): a round separates nothing unless the
+  Friedman test over the survivors' complete seeds rejects at the round's level. A grid with clearly
+  worse cells always rejects; when only near-ties are left, it stops the pooled test from separating
+  one of them on a lucky error estimate: the simulation's near-best cells kept went from 93.5 % to
+  97.5 % (clear, 3–10) for 1.3 points more runs (docs/racing.md).
 - **Separated is final** (F-race): if the best cell changes later, an earlier separated cell stays
   separated; it was separated from a cell that was then the best on the same seeds.
-- **A cell is separated only when worse** (mean paired difference against the best > 0): with missing
+- **A cell is separated only when worse** (fitted difference to the best > 0): with missing
   values a cell can beat the best on the seeds they share; it is then not separated.
 - **Seeds are 0 .. max_seeds − 1**, in that order: the same list a fixed study ``seeds = [0, 1, 2]``
   uses, so a fixed study's stored runs can count as the race's first rounds.
@@ -34,7 +39,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from tipsd.analysis.stats import holm
+from tipsd.analysis.stats import blocked_comparison, friedman_rejects, holm
 
 STATUSES = ("racing", "separated", "at_max", "stopped")  # a cell's state in the race (see `RaceState`)
 
@@ -48,12 +53,12 @@ class RacingSettings:
         (0, 1, 2, 3, 4)
     """
 
-    min_seeds: int = 3  # seeds every cell gets before any test (>= 2: a paired t-test needs 2 pairs)
+    min_seeds: int = 3  # seeds every cell gets before any test (>= 2: a cell needs 2 seeds shared with the best to be tested)
     max_seeds: int = 12  # seeds a cell gets at most
     alpha: float = 0.05  # family-wise error of separating a cell tied with the best, over the race
     budget: int | None = None  # most runs the race may plan (the first round always runs); None = no limit
     split_alpha: bool = True  # test each round at alpha / rounds; False: at alpha (measured, not advised)
-    friedman_pretest: bool = False  # separate only if F-race's Friedman test rejects first (measured)
+    friedman_pretest: bool = True  # separate only if the Friedman test over the survivors rejects (as the table)
 
     def __post_init__(self) -> None:
         for name in ("min_seeds", "max_seeds"):
@@ -62,7 +67,7 @@ class RacingSettings:
                 raise ValueError(f"racing {name} = {v!r}: expected an integer")
         if self.min_seeds < 2:
             raise ValueError(f"racing min_seeds = {self.min_seeds}: expected >= 2 "
-                             "(a paired t-test needs 2 seeds)")
+                             "(a cell needs 2 seeds shared with the best to be tested)")
         if self.max_seeds < self.min_seeds:
             raise ValueError(f"racing max_seeds = {self.max_seeds}: expected >= min_seeds = {self.min_seeds}")
         if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1):
@@ -198,16 +203,6 @@ def _align(x: np.ndarray, seeds: Sequence[int], settings: RacingSettings) -> np.
     return out
 
 
-def _friedman_rejects(x: np.ndarray, level: float) -> bool:
-    """F-race's pre-test: Friedman test over the complete seeds of the given cells rejects at `level`."""
-    from scipy import stats
-
-    block = x[:, np.isfinite(x).all(axis=0)]  # (cells, complete seeds)
-    if x.shape[0] < 3 or block.shape[1] < 2:
-        return True  # nothing to pre-test (two cells: the paired test alone, as F-race does)
-    return bool(stats.friedmanchisquare(*block).pvalue < level)
-
-
 def decide_round(
     x: np.ndarray, alive: np.ndarray, settings: RacingSettings, higher_is_better: bool = True
 ) -> RaceRound:
@@ -221,59 +216,31 @@ def decide_round(
 
     Returns:
         The `RaceRound`: the best survivor (best mean over its values; ties: lowest index) and the
-        survivors separated (paired t-test, Holm over the survivors, ``p_holm < round_alpha``, and
-        worse than the best on the seeds they share).
+        survivors separated: `tipsd table`'s test (`blocked_comparison`: cell + seed model, error
+        pooled over every cell's runs, separated cells included), Holm over the survivors,
+        ``p_holm < round_alpha``, and worse than the best (fitted effects).
 
     Example:
-        >>> x = np.array([[10.0, 11.0, 12.0], [0.0, 1.1, 1.9], [9.9, 11.2, 11.8]])
-        >>> decide_round(x, np.ones(3, bool), RacingSettings(3, 4)).separated
+        >>> x = np.array([[10.0, 11.0, 12.0, 10.5], [0.0, 1.1, 1.9, 0.4], [9.9, 11.2, 11.8, 10.4]])
+        >>> decide_round(x, np.ones(3, bool), RacingSettings(4, 5)).separated
         (1,)
+        >>> decide_round(x[:, :3], np.ones(3, bool), RacingSettings(3, 4)).separated  # Friedman p 0.097
+        ()
     """
     sign = 1.0 if higher_is_better else -1.0
+    alive = np.asarray(alive, dtype=bool)
     survivors = np.flatnonzero(alive)
-    xs = x[survivors]  # (k, r)
-    present = np.isfinite(xs)
-    if not present.any():
+    res = blocked_comparison(x, higher_is_better, among=alive)  # error pooled over every cell's runs
+    if res["best"] is None:
         return RaceRound(x.shape[1], None, tuple(survivors.tolist()), (), (np.nan,) * survivors.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(present, xs, 0.0).sum(axis=1) / present.sum(axis=1)  # NaN: no value
-    b = int(np.nanargmax(sign * means))
-    d = sign * (xs[b] - xs)  # (k, r) paired differences; > 0: worse than the best on that seed
-    pvals = paired_t_pvalues(d)
-    pvals[b] = np.nan
-    with np.errstate(invalid="ignore"):
-        worse = np.nansum(d, axis=1) > 0
-    survivors, best = tuple(survivors.tolist()), int(survivors[b])
-    p_holm = holm(pvals)
+    p_holm = holm(res["p"][survivors])  # family: the survivors tested this round
+    worse = sign * res["mean_diff"][survivors] > 0
     level = settings.round_alpha
-    out = tuple(i for i, p, w in zip(survivors, p_holm, worse) if np.isfinite(p) and p < level and w)
-    if out and settings.friedman_pretest and not _friedman_rejects(x[list(survivors)], level):
+    out = tuple(int(i) for i, p, w in zip(survivors, p_holm, worse) if np.isfinite(p) and p < level and w)
+    if out and settings.friedman_pretest and not friedman_rejects(x[survivors], level):
         out = ()
-    return RaceRound(x.shape[1], best, survivors, out, tuple(float(p) for p in p_holm))
-
-
-def paired_t_pvalues(d: np.ndarray) -> np.ndarray:
-    """`tipsd.analysis.stats.paired_t_pvalue` of every row of `d` at once (NaN entries skipped).
-
-    The race tests up to every cell in every round of every replay; one vectorised call keeps a
-    200-study simulation in seconds. Equal to the table's function row by row (tested).
-
-    Example:
-        >>> paired_t_pvalues(np.array([[1.0, 2.0, 3.0], [0.5, 0.5, np.nan]])).round(4).tolist()
-        [0.0742, 0.0]
-    """
-    from scipy import stats
-
-    d = np.asarray(d, dtype=float)
-    ok = np.isfinite(d)
-    n = ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(ok, d, 0.0).sum(axis=1) / n
-        sd = np.sqrt(np.where(ok, (d - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1))
-        t = mean / (sd / np.sqrt(n))
-        p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 1, 1))
-    p = np.where(sd == 0, np.where(mean == 0, 1.0, 0.0), p)
-    return np.where(n < 2, np.nan, p)
+    return RaceRound(x.shape[1], int(res["best"]), tuple(survivors.tolist()), out,
+                     tuple(float(p) for p in p_holm))
 
 
 def racing_state(
@@ -305,10 +272,10 @@ def racing_state(
         The `RaceState`. The same stored values give the same state, whatever order they came in.
 
     Example:
-        >>> x = np.array([[10.0, 11.0, 12.0], [0.0, 1.1, 1.9], [9.9, 11.2, 11.8]])
-        >>> st = racing_state(x, [0, 1, 2], RacingSettings(min_seeds=3, max_seeds=4))
+        >>> x = np.array([[10.0, 11.0, 12.0, 10.5], [0.0, 1.1, 1.9, 0.4], [9.9, 11.2, 11.8, 10.4]])
+        >>> st = racing_state(x, [0, 1, 2, 3], RacingSettings(min_seeds=4, max_seeds=5))
         >>> st.status, st.jobs
-        (('racing', 'separated', 'racing'), ((0, 3), (2, 3)))
+        (('racing', 'separated', 'racing'), ((0, 4), (2, 4)))
     """
     xr = _align(x, seeds, settings)
     have = np.isfinite(xr)
@@ -332,7 +299,8 @@ def racing_state(
         if r == settings.max_seeds:
             stop = "max"
             break
-        rnd = decide_round(xr[:, :r], alive, settings, higher_is_better)
+        planned = np.arange(r)[None, :] < n[:, None]  # a separated cell's later (stray) runs are not read
+        rnd = decide_round(np.where(planned, xr[:, :r], np.nan), alive, settings, higher_is_better)
         rounds.append(rnd)
         for c in rnd.separated:
             alive[c], status[c] = False, "separated"
@@ -439,3 +407,64 @@ def setting_state(
         if 1 in rnd.separated:
             return SettingState("separated", r, (), rnd.p_holm[1])
         r += 1
+
+
+def settings_from_spec(raw: dict) -> RacingSettings | None:
+    """The race's settings from a study's stored spec (``tipsd.spec``), None for a fixed seed list.
+
+    The spec was validated when the study was created (`tipsd.sweep.spec`); this only reads it.
+
+    Example:
+        >>> settings_from_spec({"seeds": {"min": 3, "max": 10}, "racing": {"alpha": 0.1}}).alpha
+        0.1
+        >>> settings_from_spec({"seeds": [0, 1]}) is None
+        True
+    """
+    seeds = raw.get("seeds") if isinstance(raw, dict) else None
+    if not isinstance(seeds, dict):
+        return None
+    extra = raw.get("racing") or {}
+    return RacingSettings(min_seeds=int(seeds["min"]), max_seeds=int(seeds["max"]),
+                          alpha=float(extra.get("alpha", RacingSettings.alpha)), budget=extra.get("budget"))
+
+
+def race_of_runs(all_runs, settings: RacingSettings, higher_is_better: bool = True):
+    """Replay a racing study's race from its trials as `load_runs(all_states=True)` gives them.
+
+    A run is a value when COMPLETE; any other settled trial (pruned, failed, diverged) settles its
+    (cell, seed) without a value, so for a finished study this is the driver's race (cells in sorted
+    order: only an exact tie of means could pick another best than the driver's spec order).
+
+    Args:
+        all_runs: every trial (columns ``cell``, ``seed``, ``state``, ``value`` and the five weights).
+        settings: the study's `RacingSettings` (`settings_from_spec`).
+        higher_is_better: the study's direction.
+
+    Returns:
+        ``(cells, state)``: a frame with one row per cell (the five weights, ``race_status``,
+        ``race_n``, ``race_p``) and the `RaceState`.
+    """
+    import pandas as pd
+
+    from tipsd.model.record import GAMMA_NAMES
+
+    trials = all_runs[all_runs["state"] != "RUNNING"]
+    first = trials.drop_duplicates("cell").sort_values("cell")
+    cells = first["cell"].tolist()
+    records = [(c, int(s), float(v) if st == "COMPLETE" and pd.notna(v) else math.nan)
+               for c, s, v, st in zip(trials["cell"], trials["seed"], trials["value"], trials["state"])
+               if pd.notna(s)]
+    x, settled = race_matrix(records, cells, settings)
+    state = racing_state(x, settings.seeds, settings, higher_is_better, settled=settled)
+    out = first[list(GAMMA_NAMES)].reset_index(drop=True)
+    out["race_status"], out["race_n"], out["race_p"] = state.status, state.n, state.p_holm
+    return out, state
+
+
+def study_race(info, all_runs):
+    """`race_of_runs`'s per-cell frame for a study (`tipsd.analysis.runs.StudyInfo`), None when the
+    study does not race (a fixed seed list, or not a tipsd study)."""
+    settings = settings_from_spec(info.user_attrs.get("tipsd.spec", {}))
+    if settings is None or "cell" not in all_runs or "value" not in all_runs:
+        return None
+    return race_of_runs(all_runs, settings, info.direction != "minimize")[0]
