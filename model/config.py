@@ -71,6 +71,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" = CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
     threads: int = 0  # torch intra-op threads on the CPU (0 = torch's default); part of the result's identity
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    compile: bool = True  # torch.compile the network on CUDA (eager if it cannot compile; ignored on the CPU)
     # --- testing aid: make one loss term non-finite at one step, so a real divergence can be tested
     debug_nan_term: str = ""  # "" = off; else one of L_loc, L_s, L_com, L_var, L_red, total
     debug_nan_step: int = 0  # global optimisation step (0-based) at which debug_nan_term becomes NaN

@@ -7,7 +7,6 @@ and a resumed run continues exactly where the interrupted one would have been.
 """
 from __future__ import annotations
 
-import math
 import resource
 import sys
 import time
@@ -19,13 +18,14 @@ import torch
 from typing import Iterable
 
 from tipsd.model.checkpoint import load_checkpoint, save_checkpoint, write_config
-from tipsd.model.config import GAMMA_NAMES, LOSS_NAMES, TrainConfig, config_to_dict
-from tipsd.model.errors import ConfigError, DataError, DivergenceError
-from tipsd.model.net.losses import TERM_NAMES, total_loss
+from tipsd.model.config import TrainConfig, config_to_dict
+from tipsd.model.device_plan import device_plan
+from tipsd.model.errors import ConfigError
+from tipsd.model.member import EMA as _EMA, build_member  # noqa: F401 (_EMA: the name tests use)
 from tipsd.model.net.tipsd_net import TIPSDNet
 from tipsd.model.predict import build_predictions, predict_samples
 from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
-from tipsd.model.train_step import init_grad_scales, loss_terms
+from tipsd.model.run_data import is_validated, prepare_data
 from tipsd.model.weights import network_state
 
 
@@ -78,9 +78,11 @@ def peak_memory_mb(device: torch.device) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A generator for one epoch's random draws, independent of every other epoch (resume-safe)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+def compile_available() -> bool:
+    """Whether torch.compile can work here: a CUDA build with Triton (eager otherwise, never an error)."""
+    import importlib.util
+
+    return hasattr(torch, "compile") and importlib.util.find_spec("triton") is not None
 
 
 def _video_names(videos: list[dict]) -> list[str]:
@@ -135,36 +137,6 @@ def clips_for(cfg: TrainConfig, split: str = "val", root: str | Path | None = No
     return PoseTrackClips(root, split, train=False, max_samples=cap, **_clip_options(cfg))
 
 
-class _EMA:
-    """An exponential moving average of a network's parameters (Polyak averaging).
-
-    `decay` is warmed up as min(decay, (1 + step) / (10 + step)) (timm's ModelEmaV2 schedule) so
-    that the early average is not dominated by the random initialisation.
-    """
-
-    def __init__(self, net: torch.nn.Module, decay: float):
-        import copy
-
-        self.model = copy.deepcopy(net).eval()
-        self.decay = decay
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, net: torch.nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        ema = list(self.model.parameters())
-        torch._foreach_lerp_(ema, [p.detach() for p in net.parameters()], 1 - d)
-
-
-def _check_finite(terms: torch.Tensor, total: torch.Tensor, step: int) -> None:
-    """Raise DivergenceError naming the first non-finite term (or the total)."""
-    values = torch.cat([terms.detach(), total.detach().view(1)]).tolist()
-    for name, value in zip(LOSS_NAMES, values):
-        if not math.isfinite(value):
-            raise DivergenceError(step, name, value)
-
-
 def train(
     config: TrainConfig,
     *,
@@ -194,47 +166,14 @@ def train(
         >>> result = train(make_config("tiny"))  # doctest: +SKIP
         >>> result.metrics["Total"]  # doctest: +SKIP
     """
-    from tipsd.model.data import PoseTrackClips, resolve_dataset
-    from tipsd.model.data.batches import ClipBatches
-
     started = time.perf_counter()
     cfg = config
     device = select_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    use_amp = cfg.amp and device.type == "cuda"  # bf16 autocast is a GPU speed-up only
-    torch.manual_seed(cfg.seed if cfg.init_seed < 0 else cfg.init_seed)  # network initialisation
-
-    # ---- data
-    root = resolve_dataset(cfg.data, cfg.cache_dir)
-    train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples,
-                               flip_prob=cfg.flip_prob, rot_factor=cfg.rotation, scale_factor=cfg.scale_jitter,
-                               **_clip_options(cfg))
-    val_set = clips_for(cfg, "val", root)
-    if len(train_set) < 2 or len(val_set) < 1:
-        raise DataError(f"{cfg.data}: needs at least 2 train and 1 val samples, has {len(train_set)} and {len(val_set)}")
-    # Batches are gathered, warped and rendered as whole tensors (on the GPU when there is one).
-    on_gpu = device.type == "cuda"
-    train_batches = ClipBatches(train_set, device, on_device=on_gpu)
-    val_batches = ClipBatches(val_set, device, on_device=on_gpu)
-    batch_size = min(cfg.batch_size, len(train_set))
-    steps_per_epoch = len(train_set) // batch_size  # drop the ragged last batch: batch statistics need B >= 2
-    total_steps = steps_per_epoch * cfg.epochs
-
-    # ---- network, optimiser, schedule
-    net = TIPSDNet(cfg.widths, cfg.blocks, cfg.feat_dim, heatmap_stride=cfg.heatmap_stride).to(device)
-    # Validation reads an exponential moving average of the weights when cfg.ema > 0 (a copy of the
-    # network whose parameters trail the trained ones); the optimiser never sees it.
-    ema_net = _EMA(net, cfg.ema) if cfg.ema > 0 else None
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # Linear warm-up over the first 5 % of steps (Adam on a fresh net) times a cosine decay to 0
-    # over all steps (the cosine starts at step 0, so the warm-up's end is already slightly decayed).
-    warmup = max(1, total_steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
-    )
-    gammas = torch.tensor([getattr(cfg, g) for g in GAMMA_NAMES], device=device)  # (5,) a tensor input, not a constant
-    scales = None if cfg.loss_balance == "init_grad" else torch.ones(len(TERM_NAMES), device=device)  # (5,)
+    plan = device_plan(device.type, amp=cfg.amp, compile=cfg.compile, compile_available=compile_available())
+    data = prepare_data(cfg, device)
+    member = build_member(cfg, device, data.steps_per_epoch * cfg.epochs, plan)
 
     history: list[dict[str, float]] = []
     start_epoch, step, losses, metrics = 0, 0, {}, None
@@ -242,67 +181,31 @@ def train(
         write_config(cfg, checkpoint_dir)
         state = load_checkpoint(checkpoint_dir, cfg) if resume else None
         if state is not None:
-            net.load_state_dict(state["model"])
-            if ema_net is not None:
-                ema_net.model.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
+            member.load(state)
             start_epoch, step = state["epoch"] + 1, state["step"]
             history, losses, metrics = state["history"], state["losses"], state["metrics"]
-            scales = state["loss_scales"].to(device)
 
     train_seconds, train_clips = 0.0, 0
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        gen = _epoch_generator(cfg.seed, epoch)
-        # Sample order, augmentation and alpha all come from this epoch's generator, in this order
-        # per batch: a resumed run draws exactly what the uninterrupted one drew.
-        order = torch.randperm(len(train_set), generator=gen)[: steps_per_epoch * batch_size]
-        sums = torch.zeros(len(LOSS_NAMES))
-        for first in range(0, len(order), batch_size):
-            batch = train_batches.batch(order[first:first + batch_size], gen if cfg.augment else None)
-            alpha = torch.rand(batch_size, generator=gen).to(device)  # (B,) interim factors
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                terms, _ = loss_terms(net, batch, alpha, cfg.sigma)  # (5,) float32
-            if cfg.debug_nan_term and step == cfg.debug_nan_step and cfg.debug_nan_term != "total":
-                nan_mask = torch.tensor([n == cfg.debug_nan_term for n in TERM_NAMES], device=device)
-                terms = torch.where(nan_mask, torch.full_like(terms, float("nan")), terms)
-            if scales is None:  # loss_balance = "init_grad": fixed from the first batch, kept in checkpoints
-                scales = init_grad_scales(net, terms)
-            loss = total_loss(terms * scales, gammas)
-            if cfg.debug_nan_term == "total" and step == cfg.debug_nan_step:
-                loss = loss * float("nan")
-            # Check before the update, so a diverged step never writes NaN into the weights.
-            _check_finite(terms, loss, step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # Large gamma (5) can spike gradients early on; clipping keeps such cells trainable.
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            optimizer.step()
-            schedule.step()
-            if ema_net is not None:
-                ema_net.update(net, step)
-            sums += torch.cat([terms.detach(), loss.detach().view(1)]).float().cpu()
+        for batch, alpha in data.epoch_batches(cfg, epoch):
+            member.step(batch, alpha, step)
             step += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds += time.perf_counter() - t0
-        train_clips += steps_per_epoch * batch_size
-        losses = {name: float(v) / max(1, steps_per_epoch) for name, v in zip(LOSS_NAMES, sums.tolist())}
+        train_clips += data.steps_per_epoch * data.batch_size
+        losses = member.take_epoch_losses(data.steps_per_epoch)
 
-        validated = epoch == cfg.epochs - 1 or bool(cfg.val_every and (epoch + 1) % cfg.val_every == 0)
+        validated = is_validated(cfg, epoch)
         if validated:
-            model = ema_net.model if ema_net is not None else net
-            metrics = validate(model, val_batches.in_order(cfg.batch_size), val_set.videos, device, use_amp, cfg.decode)
+            metrics = validate(member.eval_net, data.val_batches.in_order(cfg.batch_size), data.val_set.videos,
+                               device, plan.amp, cfg.decode)
         history.append({"epoch": epoch, "Total": float(metrics["Total"]) if metrics else float("nan"),
                         "train_loss": losses["total"], "seconds": time.perf_counter() - t0})
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, cfg, {
-                "model": net.state_dict(), "ema": ema_net.model.state_dict() if ema_net else None, "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "epoch": epoch, "step": step, "loss_scales": scales.cpu(),
-                "history": history, "losses": losses, "metrics": metrics,
-            })
+            save_checkpoint(checkpoint_dir, cfg, {**member.state(), "epoch": epoch, "step": step,
+                                                  "history": history, "losses": losses, "metrics": metrics})
         if on_epoch is not None and validated:
             on_epoch(epoch, {k: float(metrics[k]) for k in METRIC_KEYS})
 
@@ -316,9 +219,10 @@ def train(
         peak_mem_mb=peak_memory_mb(device),
         device=str(device),
         config=config_to_dict(cfg),
-        loss_scales=dict(zip(TERM_NAMES, scales.tolist())),
-        weights=network_state(ema_net.model if ema_net is not None else net),
+        loss_scales=member.loss_scales,
+        weights=network_state(member.eval_net),
     )
 
 
-__all__ = ["METRIC_KEYS", "TrainResult", "peak_memory_mb", "select_device", "clips_for", "train", "validate"]
+__all__ = ["METRIC_KEYS", "TrainResult", "clips_for", "compile_available", "peak_memory_mb", "select_device", "train",
+           "validate"]

@@ -40,6 +40,19 @@ def _port(text: str) -> int:
     return value
 
 
+def _batch_trials(text: str) -> int | str:
+    """``--batch-trials``: an integer >= 1 or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer >= 1 or auto")
+    return value
+
+
 def add_run(subparsers, name: str) -> argparse.ArgumentParser:
     """``tipsd run``: its options."""
     p = subparsers.add_parser(
@@ -47,6 +60,7 @@ def add_run(subparsers, name: str) -> argparse.ArgumentParser:
         description="Create the study described by STUDY.toml in the storage, or resume it, and train "
                     "every (weights, seed) run it still needs.\n\nexample:\n"
                     "  tipsd run studies/table1.toml --workers 2\n"
+                    "  tipsd run studies/table2.toml --device cuda --batch-trials auto\n"
                     "  tipsd run studies/bayes.toml --storage postgresql+psycopg://user@host/db")
     p.add_argument("study", metavar="STUDY.toml", help="study file (see docs/sweep.md)")
     p.add_argument("--storage", default=None,
@@ -54,6 +68,9 @@ def add_run(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
+    p.add_argument("--batch-trials", type=_batch_trials, default=1, metavar="K|auto",
+                   help="train K weight settings of one seed together on one batch stream, each its own "
+                        "trial (a GPU speed-up; auto: from the free GPU memory, 1 on the CPU; default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
     p.add_argument("--retry-failed", action="store_true",
                    help="give runs that were given up a fresh max_retries budget (after fixing the cause)")
@@ -98,7 +115,8 @@ def cmd_run(args) -> int:
     url = resolve_url(args.storage, spec)
     try:
         report = run_study(spec, url, workers=args.workers, device=args.device, version=version(),
-                           progress=not args.no_progress, retry_failed=args.retry_failed)
+                           progress=not args.no_progress, retry_failed=args.retry_failed,
+                           batch_trials=args.batch_trials)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; every run in progress was marked interrupted and is redone by the "
                           f"next `tipsd run {args.study}`") from None

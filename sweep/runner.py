@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from tipsd.model.errors import TipsdError
 from tipsd.sweep import interrupts
+from tipsd.sweep.batch_jobs import looped, pick_group, resolve_batch_trials, train_jobs_batched
 from tipsd.sweep.claim import claim
 from tipsd.sweep.faults import kill_point
 from tipsd.sweep.heartbeat import fail_stale
@@ -72,9 +73,16 @@ def _default_train() -> Callable:
     return train
 
 
+def _default_train_batched() -> Callable:
+    from tipsd.model.train_batched import train_batched
+
+    return train_batched
+
+
 def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: str | None = None,
               train_fn: Callable | None = None, version: str = "", progress: bool = True,
-              retry_failed: bool = False, say: Callable[[str], None] | None = None) -> RunReport:
+              retry_failed: bool = False, say: Callable[[str], None] | None = None,
+              batch_trials: int | str = 1, batch_fn: Callable | None = None) -> RunReport:
     """Create or resume `spec`'s study in `storage_url` and run it until every job is settled.
 
     Args:
@@ -88,6 +96,10 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
         retry_failed: give jobs that were given up (and every job's failure count) a fresh
             ``max_retries`` budget, for when the cause of the failures has been fixed.
         say: where informational lines go ("resuming: ...", worker deaths); default stdout.
+        batch_trials: settings each worker trains together on one batch stream (an int >= 1, or
+            "auto": from the free GPU memory, 1 on the CPU); see `tipsd.sweep.batch_jobs`.
+        batch_fn: the batched training function (default `tipsd.model.train_batched.train_batched`,
+            or `train_fn` looped when only `train_fn` is injected).
 
     Returns:
         A `RunReport`. Raises `KeyboardInterrupt` after a Ctrl-C/SIGTERM (every trial in flight
@@ -118,19 +130,22 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
         companion.request()
 
     runtime = runtime_overrides(device, workers)
+    batch = resolve_batch_trials(batch_trials, spec, runtime)
+    if batch > 1:
+        say(f"batched trials: {batch} settings per worker on one batch stream")
     try:
         with interrupts.stop_on_signals():
             if workers <= 1:
                 report.outcomes = worker_loop(spec, storage_url, worker=0, runtime=runtime,
                                               train_fn=train_fn, version=version, bar=bar, study=study,
-                                              storage=storage,
+                                              storage=storage, batch=(batch, batch_fn),
                                               on_outcome=lambda out, line: (finished(out), _say(bar, 0, line)))
             else:
                 count = lambda: ledger(spec, study.get_trials(deepcopy=False), retry_from(study)).settled  # noqa: E731
                 with Poller(bar, count):
                     report.outcomes = run_workers(spec, storage_url, workers, runtime=runtime, train_fn=train_fn,
                                                   version=version, say=lambda line: _say(bar, 0, line),
-                                                  on_outcome=finished)
+                                                  on_outcome=finished, batch=(batch, batch_fn))
         report.ledger = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
         bar.set(report.ledger.settled)
         companion.close()  # a last sync, waited for: runs other machines finished count too
@@ -152,7 +167,8 @@ def runtime_overrides(device: str | None, workers: int) -> dict[str, Any]:
 
 def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dict[str, Any],
                 train_fn: Callable | None, version: str, say: Callable[[str], None],
-                on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+                on_outcome: Callable[[Outcome], None] | None = None,
+                batch: tuple[int, Callable | None] = (1, None)) -> list[Outcome]:
     """Start `workers` processes running `worker_loop`, relay their lines, and wait for them.
 
     A stop asked of this process (Ctrl-C reaches the whole group; SIGTERM or a SIGINT may reach this
@@ -172,7 +188,7 @@ def run_workers(spec: StudySpec, storage_url: str, workers: int, *, runtime: dic
     inbox = ctx.Queue()
     reason = ctx.Value("i", 0, lock=False)  # the signal that stopped the parent, for the workers' reasons
     procs = [ctx.Process(target=_worker_process, name=f"tipsd-worker-{i}",
-                         args=(spec, storage_url, i, runtime, train_fn, version, inbox, os.getpid(), reason))
+                         args=(spec, storage_url, i, runtime, train_fn, version, inbox, os.getpid(), reason, batch))
              for i in range(workers)]
     with interrupts.children_ignore_sigint():
         for p in procs:
@@ -252,7 +268,8 @@ def _signal_name(number: int) -> str:
 
 
 def _worker_process(spec: StudySpec, storage_url: str, worker: int, runtime: dict[str, Any],
-                    train_fn: Callable | None, version: str, inbox, parent_pid: int, reason) -> None:
+                    train_fn: Callable | None, version: str, inbox, parent_pid: int, reason,
+                    batch: tuple[int, Callable | None] = (1, None)) -> None:
     """Body of one local worker process: `worker_loop`, its lines and outcome sent to the parent."""
     from tipsd.model.record import scrub
     from tipsd.sweep.storage import SECRETS, shown
@@ -265,7 +282,7 @@ def _worker_process(spec: StudySpec, storage_url: str, worker: int, runtime: dic
             interrupts.request_stop(signal.Signals(reason.value or signal.SIGTERM).name)
         try:
             worker_loop(spec, storage_url, worker=worker, runtime=runtime, train_fn=train_fn, version=version,
-                        on_outcome=lambda out, line: inbox.put(("outcome", out, line)),
+                        batch=batch, on_outcome=lambda out, line: inbox.put(("outcome", out, line)),
                         on_line=lambda line: inbox.put(("line", line)))
         except KeyboardInterrupt:
             code = 130
@@ -288,7 +305,8 @@ def _worker_process(spec: StudySpec, storage_url: str, worker: int, runtime: dic
 def worker_loop(spec: StudySpec, storage_url: str, *, worker: int, runtime: dict[str, Any],
                 train_fn: Callable | None = None, version: str = "", bar: Progress | None = None,
                 study=None, storage=None, on_outcome: Callable[[Outcome, str], None] | None = None,
-                on_line: Callable[[str], None] | None = None) -> list[Outcome]:
+                on_line: Callable[[str], None] | None = None,
+                batch: tuple[int, Callable | None] = (1, None)) -> list[Outcome]:
     """Claim and train missing jobs until the study's ledger is finished (see module docstring).
 
     Args:
@@ -302,6 +320,8 @@ def worker_loop(spec: StudySpec, storage_url: str, *, worker: int, runtime: dict
         on_outcome: called with each finished trial's `Outcome` and summary line (worker processes
             send both to the parent); default: print the line.
         on_line: called with other lines (default: print them).
+        batch: ``(K, batch_fn)``: claim up to K jobs of one seed and train them together with
+            `batch_fn` (`tipsd.sweep.batch_jobs`); K = 1 trains one job at a time.
 
     Returns:
         The outcomes of the trials this worker finished. Raises `KeyboardInterrupt` when a stop was
@@ -315,13 +335,13 @@ def worker_loop(spec: StudySpec, storage_url: str, *, worker: int, runtime: dict
     threads_before = torch.get_num_threads()  # `train` sets the config's threads
     try:
         return _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar, study, storage,
-                                on_outcome, on_line)
+                                on_outcome, on_line, batch)
     finally:
         torch.set_num_threads(threads_before)  # in-process callers get their setting back
 
 
 def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar, study, storage,
-                     on_outcome, on_line) -> list[Outcome]:
+                     on_outcome, on_line, batch=(1, None)) -> list[Outcome]:
     """The body of `worker_loop` (same arguments)."""
     import optuna
 
@@ -334,6 +354,9 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
     if study is None:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=study_sampler(spec, worker),
                                   pruner=build_pruner(spec.pruner))
+    k, batch_fn = batch
+    if k > 1 and batch_fn is None:
+        batch_fn = looped(train_fn) if train_fn is not None else _default_train_batched()
     train_fn = train_fn or _default_train()
     store = weights_store(spec, storage_url)
     label = None if bar is not None else worker
@@ -357,11 +380,16 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         # on other machines; a collision is harmless anyway (the later claim marks itself duplicate).
         job = led.missing[(worker + rng.randrange(3)) % len(led.missing)]
         started = time.perf_counter()
-        trial, job = claim(study, spec, job, version)
-        if trial is not None and interrupts.stop_requested():
-            tell_interrupted(study, trial)  # claimed while the stop arrived: end it before training
+        claims = []
+        for wanted in pick_group(led, job, k, spec) if k > 1 else [job]:
+            trial, claimed_job = claim(study, spec, wanted, version)
+            if trial is not None:
+                claims.append((trial, claimed_job))
+        if claims and interrupts.stop_requested():
+            for trial, _ in claims:
+                tell_interrupted(study, trial)  # claimed while the stop arrived: end them before training
             raise KeyboardInterrupt
-        if trial is None:
+        if not claims:
             repeated += 1
             if job.new_sample and repeated > MAX_REPEATED_SAMPLES:
                 say(f"{spec.name}: the sampler keeps proposing settings already tried; "
@@ -369,14 +397,20 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
                 return outcomes
             continue
         repeated = 0
-        out = train_job(study, trial, spec, job, train_fn=train_fn, storage=storage, runtime=runtime,
-                        started=started, weights_store=store)
-        outcomes.append(out)
-        line = summary_line(out, searched, label)
-        if on_outcome is not None:
-            on_outcome(out, line)
+        if k > 1:
+            finished = train_jobs_batched(study, claims, spec, batch_fn=batch_fn, storage=storage, runtime=runtime,
+                                          started=started)
         else:
-            _say(bar, worker, line)
+            (trial, job), = claims
+            finished = [train_job(study, trial, spec, job, train_fn=train_fn, storage=storage, runtime=runtime,
+                                  started=started, weights_store=store)]
+        for out in finished:
+            outcomes.append(out)
+            line = summary_line(out, searched, label)
+            if on_outcome is not None:
+                on_outcome(out, line)
+            else:
+                _say(bar, worker, line)
 
 
 def _say(bar: Progress | None, worker: int, line: str) -> None:

@@ -82,17 +82,27 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         ``storage_retry_s``) propagates with nothing written: the trial is failed as stale later and
         its job re-run, not counted as a failure.
     """
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    from tipsd.sweep.storage import StorageUnavailable
-
-    # A pruner needs an intermediate value every epoch; validation never changes what is trained.
-    needs_val = {"val_every": 1} if spec.pruner.get("type", "none") != "none" else {}
-    cfg = make_config(spec.preset, {**spec.overrides, **job.gammas, "seed": job.seed, **runtime, **needs_val})
-
+    cfg = job_config(spec, job, runtime)
     reported: set[int] = set()
+    on_epoch = epoch_reporter(trial, spec, reported)
+    return settle(study, trial, spec, job, storage=storage, started=started, reported=reported,
+                  run=lambda: train_fn(cfg, on_epoch=on_epoch), weights_store=weights_store)
+
+
+def job_config(spec: StudySpec, job: Job, runtime: dict[str, Any]):
+    """The `TrainConfig` of `job`: the study's preset and overrides, the job's weights and seed, `runtime`.
+
+    A pruner needs an intermediate value every epoch, so a study with one validates every epoch
+    (validation never changes what is trained).
+    """
+    needs_val = {"val_every": 1} if spec.pruner.get("type", "none") != "none" else {}
+    return make_config(spec.preset, {**spec.overrides, **job.gammas, "seed": job.seed, **runtime, **needs_val})
+
+
+def epoch_reporter(trial, spec: StudySpec, reported: set[int]) -> Callable[[int, dict[str, float]], None]:
+    """``on_epoch(epoch, metrics)`` for `trial`: reports the study's metric as the epoch's intermediate
+    value (adding the epoch to `reported`) and raises `optuna.TrialPruned` when the pruner says so."""
+    import optuna
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         value = float(metrics[spec.metric])  # the study's metric, not always Total
@@ -103,6 +113,23 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
         if prune:
             raise optuna.TrialPruned(f"pruned after epoch {epoch} ({spec.metric} {value:.2f})")
 
+    return on_epoch
+
+
+def settle(study, trial, spec: StudySpec, job: Job, *, storage, started: float, reported: set[int],
+           run: Callable[[], Any], weights_store=None) -> Outcome:
+    """Call ``run()`` (the training, returning a `TrainResult`) under the trial's heartbeat, record
+    its result and tell Optuna; see `train_job` for what each outcome becomes.
+
+    `reported` holds the epochs whose intermediate value is already stored; `run` may also raise
+    the exception that ended the training (a batched member's error is re-raised here);
+    `weights_store` as in `train_job`.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from tipsd.sweep.storage import StorageUnavailable
+
     out = Outcome(number=trial.number, job=job, state="FAIL")
     t0 = time.perf_counter()
     try:
@@ -110,7 +137,7 @@ def train_job(study, trial, spec: StudySpec, job: Job, *, train_fn: Callable, st
             with Heartbeat(storage, trial._trial_id, spec.run["heartbeat_s"] if storage.heartbeat_interval else None):
                 try:
                     with interrupts.interruptible():  # pure computation: a stop may land anywhere
-                        result = train_fn(cfg, on_epoch=on_epoch)
+                        result = run()
                 finally:
                     out.train_s = time.perf_counter() - t0
                 out.fit_s = sum(float(h.get("seconds", 0.0)) for h in getattr(result, "history", None) or [])
@@ -207,4 +234,5 @@ def _record_result(trial, result, metric: str, reported: set[int]) -> None:
             trial.report(float(row[metric]), int(row["epoch"]))
 
 
-__all__ = ["Outcome", "interrupt_reason", "one_line", "tell_interrupted", "train_job"]
+__all__ = ["Outcome", "epoch_reporter", "interrupt_reason", "job_config", "one_line", "settle", "tell_interrupted",
+           "train_job"]

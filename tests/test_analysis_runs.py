@@ -52,6 +52,26 @@ def test_sql_and_optuna_readers_give_the_same_frame(tmp_path):
     assert len(load_runs(url, "s")) == 2
 
 
+def test_sql_reader_reads_odd_attribute_values_as_optuna_does(tmp_path):
+    """The SQLite reader concatenates each key's JSON values in SQL: values with commas, quotes,
+    brackets, NaN, booleans, lists and a key missing from some trials must come back unchanged."""
+    import json
+    import sqlite3
+
+    url = build(tmp_path)
+    odd = {"note": 'a, "b" [c]', "flag": True, "shape": [1, 2], "nanv": float("nan"), 'k"ey,': -1e-300}
+    with sqlite3.connect(tmp_path / "x.db") as con:  # finished trials: Optuna's API refuses new attributes
+        ids = [row[0] for row in con.execute("SELECT trial_id FROM trials ORDER BY number LIMIT 3")]
+        con.executemany("INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (?, ?, ?)",
+                        [(i, k, json.dumps(v)) for i in ids for k, v in odd.items()])
+    fast = load_runs(url, "s", method="sql")
+    slow = load_runs(url, "s", method="optuna")
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast.loc[0, "note"] == 'a, "b" [c]' and fast.loc[0, "shape"] == [1, 2] and fast.loc[0, "flag"] is True
+    assert math.isnan(fast.loc[0, "nanv"]) and fast.loc[0, 'k"ey,'] == -1e-300
+    assert fast["note"].isna().sum() == 5  # 3 of the 8 trials have the key
+
+
 def test_several_studies_load_into_one_frame(tmp_path):
     url = build(tmp_path, name="a")
     make_study(url, "b", [({"gamma_s": 1.0}, 0, 90.0)])

@@ -92,3 +92,44 @@ def test_concurrent_builds_one_builder_one_reader(tmp_path):
     assert sorted(r[0] for r in results) == ["built", "loaded"]
     assert results[0][1] == results[1][1]
     assert len(_npy(cache)) == 1 and list((cache / "crops").glob(".*.npy")) == []
+
+
+def test_a_large_cache_opens_on_its_sampled_content_key_without_a_full_hash(tmp_path, monkeypatch):
+    root, cache = write_fixture(tmp_path / "pt18"), tmp_path / "c"
+    monkeypatch.setattr(crop_cache, "FULL_HASH_MAX", 1000)  # the fixture's cache counts as large
+    monkeypatch.setattr(crop_cache, "BLOCK_BYTES", 512)
+    PoseTrackClips(root, "val", input_size=(64, 48), train=False, cache_dir=str(cache))
+    (npy,) = _npy(cache)
+    (meta,) = sorted((cache / "crops").glob("*.json"))
+    import json
+
+    info = json.loads(meta.read_text())
+    assert info["content_key"].startswith("sampled:") and len(info["sha256"]) == 64
+    assert info["content_key"] == crop_cache.content_key(npy)
+
+    def no_full_hash(path):
+        raise AssertionError(f"full sha256 of {path} on open")
+
+    monkeypatch.setattr(crop_cache, "_file_sha256", no_full_hash)
+    assert PoseTrackClips(root, "val", input_size=(64, 48), cache_dir=str(cache)).cache_status == "loaded"
+    data = bytearray(npy.read_bytes())
+    data[-1] ^= 0xFF  # the last block is always sampled
+    npy.write_bytes(bytes(data))
+    monkeypatch.undo()
+    monkeypatch.setattr(crop_cache, "FULL_HASH_MAX", 1000)
+    monkeypatch.setattr(crop_cache, "BLOCK_BYTES", 512)
+    with pytest.warns(UserWarning, match="damaged \\(checksum mismatch\\); rebuilding"):
+        assert PoseTrackClips(root, "val", input_size=(64, 48), cache_dir=str(cache)).cache_status == "rebuilt"
+
+
+def test_content_key_samples_evenly_and_hashes_small_files_whole(tmp_path, monkeypatch):
+    import hashlib
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 40)  # 10240 bytes
+    assert crop_cache.content_key(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(crop_cache, "SAMPLED_BLOCKS", 3)
+    monkeypatch.setattr(crop_cache, "BLOCK_BYTES", 16)
+    data = path.read_bytes()  # blocks at 0, (10240 - 16) // 2 = 5112 and 10224
+    expected = hashlib.sha256(b"10240" + data[0:16] + data[5112:5128] + data[10224:10240]).hexdigest()
+    assert crop_cache.content_key(path, full_max=100) == "sampled:" + expected

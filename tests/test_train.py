@@ -212,16 +212,16 @@ def test_loss_balance_init_grad_scales_the_information_terms_and_survives_resume
 
 
 def test_init_seed_fixes_the_initial_weights_and_seed_still_orders_the_data(monkeypatch):
-    import tipsd.model.train as train_mod
+    import tipsd.model.member as member_mod  # where train() builds its network
 
     made = []
 
-    class Recording(train_mod.TIPSDNet):
+    class Recording(member_mod.TIPSDNet):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             made.append({k: v.clone() for k, v in self.state_dict().items()})
 
-    monkeypatch.setattr(train_mod, "TIPSDNet", Recording)
+    monkeypatch.setattr(member_mod, "TIPSDNet", Recording)
     a = train(make_config("tiny", {"epochs": 1, "seed": 0, "init_seed": 7}))
     b = train(make_config("tiny", {"epochs": 1, "seed": 1, "init_seed": 7}))
     c = train(make_config("tiny", {"epochs": 1, "seed": 1}))

@@ -3,8 +3,14 @@
 Per split and preprocessing, one uint8 ``.npy`` of shape ``(N, 3, Hc, Wc, 3)`` holds, for each
 sample, the crops at t-delta, t, t+delta taken with the key frame's enlarged box at the input
 resolution times `CACHE_MARGIN` (so scale/rotation augmentation, applied at load time to the cached
-crop, rarely runs out of context). A JSON sidecar records its sha256; a damaged file (wrong size or
-checksum) is detected on open and rebuilt with a warning.
+crop, rarely runs out of context). A JSON sidecar records its sha256 and its content key; a damaged
+file (wrong size or content key) is detected on open and rebuilt with a warning.
+
+The content key (`content_key`) is the full sha256 for a file up to `FULL_HASH_MAX` bytes; above
+that (the `paper` preset's caches are GBs: hashing 4 GB takes seconds on every open of every trial)
+it is the sha256 of the size and `SAMPLED_BLOCKS` blocks spread evenly over the file, the first and
+last included: a truncated or re-written file is always caught, a flipped byte only when it falls in
+a sampled block. The full sha256 is still computed once, when the cache is built.
 
 Key = sha256 of (dataset fingerprint, split, input size, delta, margin, box enlargement, format, and
 the loader's `LOADER_FORMAT`: how the same annotation bytes are read into samples).
@@ -34,6 +40,8 @@ from tipsd.model.errors import DataError
 
 CACHE_MARGIN = 1.25  # cached crops cover the input box times this (context for augmentation)
 CACHE_FORMAT = 1  # bump when the cached layout changes
+FULL_HASH_MAX = 64 << 20  # files up to this size are hashed whole on every open (well under 0.1 s)
+SAMPLED_BLOCKS, BLOCK_BYTES = 256, 64 << 10  # above it: 16 MiB read, spread over the file
 
 
 def cache_shape(input_size: tuple[int, int], margin: float = CACHE_MARGIN) -> tuple[int, int]:
@@ -104,6 +112,21 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def content_key(path: Path, full_max: int | None = None) -> str:
+    """The cache file's content key: its sha256 up to `full_max` bytes (default `FULL_HASH_MAX`), else
+    ``"sampled:" +`` the sha256 of its size and `SAMPLED_BLOCKS` evenly spaced blocks of `BLOCK_BYTES`."""
+    size = path.stat().st_size
+    if size <= (FULL_HASH_MAX if full_max is None else full_max):
+        return _file_sha256(path)
+    h = hashlib.sha256(str(size).encode())
+    last = max(0, size - BLOCK_BYTES)
+    with open(path, "rb") as fh:
+        for i in range(SAMPLED_BLOCKS):
+            fh.seek(last * i // (SAMPLED_BLOCKS - 1))
+            h.update(fh.read(BLOCK_BYTES))
+    return "sampled:" + h.hexdigest()
 
 
 def _build(out: np.ndarray, root: Path, split: str, videos: list[dict], samples: list[Sample],
@@ -186,13 +209,14 @@ def load_or_build(root: str | Path, split: str, videos: list[dict], samples: lis
             _build(out, root, split, videos, samples, input_size, enlarge)
             out.flush()
             del out
-            digest = _file_sha256(Path(tmp))
+            digest, key_now = _file_sha256(Path(tmp)), content_key(Path(tmp))
             os.replace(tmp, npy)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         tmp_meta = meta.with_suffix(".json.tmp")
-        tmp_meta.write_text(json.dumps(dict(sha256=digest, shape=list(shape), key=key_doc, file=npy.name)))
+        tmp_meta.write_text(json.dumps(dict(sha256=digest, content_key=key_now, shape=list(shape), key=key_doc,
+                                            file=npy.name)))
         os.replace(tmp_meta, meta)
     # Just written and checksummed: open without hashing it a second time.
     return np.load(npy, mmap_mode="r"), "rebuilt" if damaged else "built"
@@ -209,12 +233,15 @@ def _open(npy: Path, meta: Path, shape: tuple[int, ...]) -> tuple[np.ndarray | N
         info = json.loads(meta.read_text())
         if info.get("shape") != list(shape):
             return None, f"shape {info.get('shape')} != {list(shape)}"
-        if _file_sha256(npy) != info.get("sha256"):
+        # Sidecars written before content keys existed hold only the full sha256.
+        stored = info.get("content_key") or info.get("sha256")
+        now = content_key(npy) if "content_key" in info else _file_sha256(npy)
+        if now != stored:
             return None, "checksum mismatch"
         return np.load(npy, mmap_mode="r"), None
     except (ValueError, OSError) as err:
         return None, f"unreadable: {err}"
 
 
-__all__ = ["CACHE_MARGIN", "cache_shape", "dataset_fingerprint", "decode_image", "load_or_build", "sample_box",
+__all__ = ["CACHE_MARGIN", "cache_shape", "content_key", "dataset_fingerprint", "decode_image", "load_or_build", "sample_box",
            "verify_image"]

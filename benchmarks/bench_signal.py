@@ -1,7 +1,7 @@
 """Does the main job answer its question? The Table I grid on `quick`, and how much of it is signal.
 
 Usage:
-    python benchmarks/signal.py [--seeds 0,1,2] [--workers 2] [--set key=value ...] [--keep DIR]
+    python benchmarks/bench_signal.py [--seeds 0,1,2] [--workers 2] [--set key=value ...] [--keep DIR]
 
 Writes a copy of `studies/table1.toml` with the given seeds (and training overrides), runs it with
 `tipsd run STUDY --workers N` exactly as the README's main job does (a fresh SQLite storage in a
