@@ -53,10 +53,12 @@ def main() -> int:
     study = folder / "table1-signal.toml"
     study.write_text(study_text(seeds, overrides, "table1"), encoding="utf-8")
     storage = f"sqlite:///{folder / 'signal.db'}"
+    load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(["tipsd", "run", str(study), "--storage", storage, "--workers", str(args.workers)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
+    (folder / "run.log").write_text(proc.stdout, encoding="utf-8")  # the per-trial lines of the run
     if proc.returncode != 0:
         print(proc.stdout[-3000:], file=sys.stderr)
         return proc.returncode
@@ -69,7 +71,7 @@ def main() -> int:
     cells = runs.groupby(["gamma_info", "gamma_s"])["value"].agg(["mean", "std", "count"])
     paper_best = cells.loc[(1.0, 0.1), "mean"] if (1.0, 0.1) in cells.index else float("nan")
     best = cells["mean"].idxmax()
-    print(f"machine: {os.cpu_count()} CPUs, load average at end {os.getloadavg()[0]:.2f}")
+    print(f"machine: {os.cpu_count()} CPUs, load average at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}")
     print(f"runs: {len(runs)} finished, seeds {seeds}, workers {args.workers}, overrides {overrides or '-'}")
     print(f"wall time: {wall:.1f} s")
     print(f"median within-cell seed std: {s.median_seed_std:.3f}")
