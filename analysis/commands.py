@@ -92,12 +92,16 @@ def _check_axes(args, all_runs) -> None:
                                 f"it varies {', '.join(varies) or 'no weight'}")
 
 
-def _note_missing_cells(runs, all_runs) -> None:
+def _note_missing_cells(runs, all_runs, grid=None) -> None:
     """One line on stderr per cell of the study that has no finished run, saying what its runs did
-    (a diverged cell is a result: the table shows '–' there)."""
+    (a diverged cell is a result: the table shows '–' there). A cell is named by every weight the
+    study's plan `grid` varies (``footers.study_plan``), not only those its stored runs happen to vary."""
     from tipsd.analysis.tables import fmt_value, varying_weights
+    from tipsd.model.record import GAMMA_NAMES
 
-    varies = varying_weights(all_runs)
+    stored = varying_weights(all_runs)
+    planned = [g for g in GAMMA_NAMES if len((grid or {}).get(g, ())) > 1 and g in all_runs]
+    varies = [g for g in GAMMA_NAMES if g in stored or g in planned]
     if not varies or "cell" not in all_runs:
         return
     finished = set(runs["cell"]) if "cell" in runs else set()
@@ -146,7 +150,7 @@ def cmd_table(args) -> int:
     for line in aside:
         print(line, file=sys.stderr)
     if not args.joints:
-        _note_missing_cells(runs, all_runs)
+        _note_missing_cells(runs, all_runs, plan.grid)
     return 0
 
 
@@ -194,6 +198,9 @@ def cmd_report(args) -> int:
     from tipsd.analysis.readonly import is_writable
     from tipsd.analysis.report import write_report
 
+    from tipsd.analysis.runs import load_study
+
+    load_study(args.storage, args.study)  # a missing storage or study is the one line, before any other
     upload = not args.no_upload
     if upload and not is_writable(args.storage):
         print(f"artifact upload skipped: storage {masked_url(args.storage)} is read-only "

@@ -19,6 +19,7 @@ import random
 import signal
 import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -79,6 +80,26 @@ def _default_train_batched() -> Callable:
     return train_batched
 
 
+def check_dataset(spec: StudySpec) -> None:
+    """Refuse a study whose dataset folder (``train.overrides.data``) has annotation files that cannot
+    be used, as `tipsd data check` reports them, before any trial exists.
+
+    Raises:
+        DataError: one line naming the folder, how many files are unusable and the first one's reason.
+            Without this check every run would fail on the same file ``max_retries`` times.
+    """
+    data = spec.overrides.get("data")
+    if not isinstance(data, str) or data.startswith("synth:"):
+        return  # generated data is checked by its generator
+    from tipsd.model.data import dataset_problem, dataset_stats
+    from tipsd.model.errors import DataError
+
+    root = Path(data).expanduser()
+    problem = dataset_problem(root, dataset_stats(root))
+    if problem is not None:
+        raise DataError(problem.replace(" (listed above)", "") + f"; `tipsd data check {data}` lists them")
+
+
 def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: str | None = None,
               train_fn: Callable | None = None, version: str = "", progress: bool = True,
               retry_failed: bool = False, say: Callable[[str], None] | None = None,
@@ -111,6 +132,7 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
     """
     t0 = time.perf_counter()
     say = say or (lambda line: print(line, flush=True))
+    check_dataset(spec)  # before the storage is opened: a bad dataset stores nothing
     storage = open_storage(storage_url, heartbeat_s=spec.run["heartbeat_s"], grace_s=spec.run["grace_s"],
                            retry_s=spec.run["storage_retry_s"])
     kill_point("start")

@@ -152,3 +152,15 @@ def test_report_uploads_again_a_figure_deleted_in_the_dashboard(hand_url, tmp_pa
     live = [json.loads(v)["filename"] for k, v in storage.get_study_system_attrs(study_id).items()
             if k.startswith("artifacts:") and json.loads(v) is not None]
     assert sorted(live) == ["heatmap.png", "main_effects.png"]
+
+
+def test_missing_cell_note_names_every_weight_the_plan_varies(tmp_path, capsys):
+    # Two runs of Table II's 64 cells: only γ_com differs between them, but a cell is named by all
+    # three weights the spec varies (a fresh-user check found "cell gamma_info=1" for a 2-weight cell).
+    url = f"sqlite:///{tmp_path}/m.db"
+    runs = [({"gamma_info": 1, "gamma_s": 0.1, "gamma_red": 0, "gamma_var": 0, "gamma_com": c}, 0, 80 + c)
+            for c in (0.0, 1.0)]
+    make_study(url, "t2", runs, spec=TABLE2_SPEC, states={1: "FAIL"})
+    assert main(["table", "t2", "--storage", url]) == 0
+    err = capsys.readouterr().err
+    assert "note: cell gamma_com=1 gamma_var=0 gamma_red=0 has no finished run: 1 FAIL" in err, err

@@ -157,6 +157,11 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "study_name_blank": (lambda d: run(d, good("   ")), 2, "non-empty string"),
     "study_description_nul": (lambda d: run(d, 'description = "x\\u0000"\n' + good()), 2, "description = 'x\\x00'"),
     "study_nul_in_override": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {data = "a\\u0000"}')), 2, "NUL"),
+    # A dataset folder with an unusable annotation file is refused before the study exists, not
+    # failed max_retries times per run (found by a fresh-user check, 2026-12-07).
+    "study_dataset_corrupt": (lambda d: _then(lambda d: first_annotation_file(d).write_text("{not json"), d, run(
+        d, good().replace('preset = "tiny"', f'preset = "tiny"\noverrides = {{data = "{d / "data"}"}}'))),
+        2, "annotation files could not be used"),
     "study_device_cuda_without_gpu": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {device = "cuda"}')), 2, "CUDA is not available"),
     "study_device_tpu": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {device = "tpu"}')), 2, "device: 'tpu'"),
     "study_grid_of_a_million": (lambda d: run(d, grid_of(1000)), 2, "above the limit of 100000"),
@@ -189,6 +194,9 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "cli_run_device_tpu": (lambda d: run(d, good(), "--device", "tpu"), 2, "'tpu'"),
     "cli_run_device_cuda_without_gpu": (lambda d: run(d, good(), "--device", "cuda"), 2, "CUDA is not available"),
     "cli_run_device_cuda_7": (lambda d: run(d, good(), "--device", "cuda:7"), 2, "cuda:7"),
+    # The missing storage is the one line (no "artifact upload skipped" line before it).
+    "cli_report_missing_storage": (lambda d: ["report", "g", "--storage", f"sqlite:///{d / 'none.db'}", "-o",
+                                               str(d / "rep")], 2, "does not exist"),
     "cli_unknown_command": (lambda d: ["fly"], 2, "invalid choice"),
     "cli_unknown_option": (lambda d: ["status", "--storage", url(d), "--colour"], 2, "--colour"),
     "cli_dashboard_port_99999": (lambda d: ["dashboard", "--storage", url(d), "--port", "99999"], 2, "99999"),
