@@ -18,7 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from test_sweep_support import FAST_RUN, fake_train, grid_study, write_study
+from test_sweep_support import FAST_RUN, fake_train, grid_study, unlabelled_val_copy, write_study
 from tipsd.model.record import masked_url, scrub
 from tipsd.sweep.cli import main
 from tipsd.sweep.spec import load_spec
@@ -138,8 +138,7 @@ def test_lost_trials_are_rerun_without_counting_and_real_failures_are_given_up(t
 def test_given_up_run_can_be_retried_after_the_cause_is_fixed(tmp_path, capsys):
     from tipsd.model.data import resolve_dataset
 
-    data = tmp_path / "dataset"
-    data.mkdir()  # exists (the spec is valid) but holds no annotations: every try fails
+    data = unlabelled_val_copy(tmp_path / "dataset")  # passes every check, but every try fails in training
     path = write_study(tmp_path, "broken", f"""
 name = "broken"
 seeds = [0]
@@ -159,7 +158,7 @@ max_retries = 1
     assert "given up" in err and f"tipsd run {path} --retry-failed" in err
     assert main(["run", str(path), "--storage", url, "--no-progress"]) == 1  # still given up
     capsys.readouterr()
-    data.rmdir()
+    shutil.rmtree(data)
     shutil.copytree(resolve_dataset("synth:tiny"), data)  # the cause, fixed
     assert main(["run", str(path), "--storage", url, "--no-progress", "--retry-failed"]) == 0
     out = capsys.readouterr().out

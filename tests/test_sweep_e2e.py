@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from test_sweep_support import FAST_RUN, write_study
+from test_sweep_support import FAST_RUN, unlabelled_val_copy, write_study
 from tipsd.sweep.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,8 +202,7 @@ def test_dashboard_serves_the_smoke_study(smoke_db, tmp_path):
 
 
 def test_runs_that_keep_failing_are_given_up_with_exit_1(tmp_path, capsys):
-    empty = tmp_path / "empty-dataset"
-    empty.mkdir()  # exists (so the spec is valid) but holds no PoseTrack annotations
+    empty = unlabelled_val_copy(tmp_path / "no-val-labels")  # passes every check, fails every training
     path = write_study(tmp_path, "broken", f"""
 name = "broken"
 seeds = [0]

@@ -70,6 +70,23 @@ def write_study(folder: Path, name: str, body: str) -> Path:
 FAST_RUN = "[run]\nheartbeat_s = 1\ngrace_s = 2\nmax_retries = 2\n"
 
 
+def unlabelled_val_copy(dest: Path) -> Path:
+    """A copy of synth:tiny whose val split has no annotations: valid for `tipsd data check` (an
+    unlabelled split, like PoseTrack's test split) and for `tipsd run`'s up-front check, but every
+    training run fails on it (no validation sample): a real, fixable cause of repeated failures."""
+    import json
+    import shutil
+
+    from tipsd.model.data import resolve_dataset
+
+    shutil.copytree(resolve_dataset("synth:tiny"), dest)
+    for path in (dest / "annotations" / "val").glob("*.json"):
+        doc = json.loads(path.read_text())
+        doc.pop("annotations")
+        path.write_text(json.dumps(doc))
+    return dest
+
+
 def grid_study(folder: Path, name: str = "g", seeds=(0, 1), extra: str = "", gamma_info=(0, 1)) -> Path:
     """A 2x2 grid over gamma_info x gamma_s with the tiny preset (gamma_info=(1, 5): (5, 5) diverges in `fake_train`)."""
     return write_study(folder, name, f"""
