@@ -6,7 +6,8 @@ networks: the stream depends only on (data keys, seed, epoch), never on the loss
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 import torch
 
@@ -63,6 +64,23 @@ def _free_bytes(device: torch.device) -> int:
     return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
 
 
+def clip_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The `PoseTrackClips` arguments both splits share (preprocessing: what a run's weights expect)."""
+    return dict(input_size=(cfg.input_height, cfg.input_width), delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed,
+                cache_dir=cfg.cache_dir, stride=cfg.heatmap_stride, box_enlarge=cfg.box_enlarge)
+
+
+def clips_for(cfg: TrainConfig, split: str = "val", root: str | Path | None = None):
+    """`split`'s `PoseTrackClips` with `cfg`'s preprocessing and no augmentation: the validation split
+    exactly as `train` scores it (`prepare_data`'s val split) (capped at ``max_val_samples``), or the whole training split.
+    `root` defaults to `resolve_dataset(cfg.data, cfg.cache_dir)`."""
+    from tipsd.model.data import PoseTrackClips, resolve_dataset
+
+    root = resolve_dataset(cfg.data, cfg.cache_dir) if root is None else root
+    cap = cfg.max_val_samples if split == "val" else 0
+    return PoseTrackClips(root, split, train=False, max_samples=cap, **clip_options(cfg))
+
+
 def prepare_data(cfg: TrainConfig, device: torch.device) -> RunData:
     """Resolve `cfg.data`, open both splits (building their crop caches once) and their batch views.
 
@@ -73,13 +91,10 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> RunData:
     from tipsd.model.data.batches import ClipBatches
 
     root = resolve_dataset(cfg.data, cfg.cache_dir)
-    size = (cfg.input_height, cfg.input_width)
-    common = dict(input_size=size, delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed, cache_dir=cfg.cache_dir,
-                  stride=cfg.heatmap_stride, box_enlarge=cfg.box_enlarge)
     train_set = PoseTrackClips(root, "train", train=cfg.augment, max_samples=cfg.max_train_samples,
                                flip_prob=cfg.flip_prob, rot_factor=cfg.rotation, scale_factor=cfg.scale_jitter,
-                               **common)
-    val_set = PoseTrackClips(root, "val", train=False, max_samples=cfg.max_val_samples, **common)
+                               **clip_options(cfg))
+    val_set = clips_for(cfg, "val", root)
     if len(train_set) < 2 or len(val_set) < 1:
         raise DataError(f"{cfg.data}: needs at least 2 train and 1 val samples, has {len(train_set)} and {len(val_set)}")
     # Batches are gathered, warped and rendered as whole tensors; the uint8 crops live on the GPU
@@ -92,4 +107,4 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> RunData:
     return RunData(train_set, val_set, views[0], views[1], batch_size, len(train_set) // batch_size)
 
 
-__all__ = ["RunData", "epoch_generator", "is_validated", "prepare_data"]
+__all__ = ["RunData", "clip_options", "clips_for", "epoch_generator", "is_validated", "prepare_data"]

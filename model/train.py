@@ -25,7 +25,7 @@ from tipsd.model.member import EMA as _EMA, build_member  # noqa: F401 (_EMA: th
 from tipsd.model.net.tipsd_net import TIPSDNet
 from tipsd.model.predict import build_predictions, predict_samples
 from tipsd.model.record import METRIC_NAMES as METRIC_KEYS  # Head ... Ankle, Total, oks_ap
-from tipsd.model.run_data import is_validated, prepare_data
+from tipsd.model.run_data import clips_for, is_validated, prepare_data  # clips_for: re-exported
 from tipsd.model.weights import network_state
 
 
@@ -118,23 +118,6 @@ def validate(net: TIPSDNet, loader: Iterable[dict], videos: list[dict], device: 
             }
     preds = build_predictions(ids, tracks, pred["xy"], pred["score"], [names[v] for v in vids])
     return evaluate(gt, preds)
-
-
-def _clip_options(cfg: TrainConfig) -> dict[str, Any]:
-    """The `PoseTrackClips` arguments both splits share (preprocessing: what a run's weights expect)."""
-    return dict(input_size=(cfg.input_height, cfg.input_width), delta=cfg.delta, sigma=cfg.sigma, seed=cfg.seed,
-                cache_dir=cfg.cache_dir, stride=cfg.heatmap_stride, box_enlarge=cfg.box_enlarge)
-
-
-def clips_for(cfg: TrainConfig, split: str = "val", root: str | Path | None = None):
-    """`split`'s `PoseTrackClips` with `cfg`'s preprocessing and no augmentation: the validation split
-    exactly as `train` scores it (capped at ``max_val_samples``), or the whole training split.
-    `root` defaults to `resolve_dataset(cfg.data, cfg.cache_dir)`."""
-    from tipsd.model.data import PoseTrackClips, resolve_dataset
-
-    root = resolve_dataset(cfg.data, cfg.cache_dir) if root is None else root
-    cap = cfg.max_val_samples if split == "val" else 0
-    return PoseTrackClips(root, split, train=False, max_samples=cap, **_clip_options(cfg))
 
 
 def train(
