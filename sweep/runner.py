@@ -95,9 +95,9 @@ def check_dataset(spec: StudySpec) -> None:
     from tipsd.model.errors import DataError
 
     root = Path(data).expanduser()
-    problem = dataset_problem(root, dataset_stats(root))
+    problem = dataset_problem(root, dataset_stats(root), where=f"`tipsd data check {data}` lists them")
     if problem is not None:
-        raise DataError(problem.replace(" (listed above)", "") + f"; `tipsd data check {data}` lists them")
+        raise DataError(problem)
 
 
 def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: str | None = None,

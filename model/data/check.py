@@ -145,14 +145,15 @@ def dataset_stats(root: str | Path, check_images: bool = True) -> dict[str, dict
     return {s: split_stats(root, s, check_images) for s in splits}
 
 
-def dataset_problem(root: str | Path, stats: dict[str, dict]) -> str | None:
+def dataset_problem(root: str | Path, stats: dict[str, dict], where: str = "listed above") -> str | None:
     """One line saying why the dataset is not fit for use (files that could not be used, or no
-    labelled person anywhere), or None."""
+    labelled person anywhere), or None. `where` says where the unusable files are listed: above, as
+    `tipsd data check` prints them, or by the command a caller names."""
     unusable = [u for s in stats.values() for u in s["unusable"]]
     if unusable:
         total = sum(s["videos"] for s in stats.values()) + len(unusable)
         first = unusable[0]
-        return (f"{root}: {len(unusable)} of {total} annotation files could not be used (listed above); "
+        return (f"{root}: {len(unusable)} of {total} annotation files could not be used ({where}); "
                 f"first: {first['file']}: {first['reason']}")
     if sum(s["people"] for s in stats.values()) == 0:
         return f"{root}: no labelled frame with a labelled person in any split"
