@@ -45,12 +45,9 @@ def _batch_trials(text: str) -> int | str:
     if text == "auto":
         return text
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer >= 1 or auto")
-    return value
+        return _positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer >= 1 or auto") from None
 
 
 def add_run(subparsers, name: str) -> argparse.ArgumentParser:
