@@ -37,6 +37,9 @@ HRNET_BASELINE = 77.3  # the paper's HRNet mAP (claim 1 needs the reproduction's
 
 Cell = tuple  # ((weight, value), ...)
 HOLDS, FAILS, NOT_TESTABLE, NOT_APPLICABLE = "holds", "fails", "not testable", "not applicable"
+# A claim about the best cell that the reproduction's seed noise cannot decide: the cells it turns on
+# are not distinguishable from the best (the † of `tipsd table`).
+UNRESOLVED = "within seed noise"
 
 
 def reference_frame() -> pd.DataFrame:
@@ -121,20 +124,35 @@ def claim_info_beats_zero(values: Mapping[Cell, float], baseline: float | None =
     return (FAILS, "; ".join(bad)) if bad else (HOLDS, f"{checked} columns checked")
 
 
-def _best_is(values: Mapping[Cell, float], want: dict[str, float]) -> tuple[str, str]:
+def _best_is(values: Mapping[Cell, float], want: dict[str, float],
+             tied: frozenset[Cell] | None = None) -> tuple[str, str]:
     target = tuple((n, want[n]) for n, _ in next(iter(values))) if values else ()
     if target not in values:
         return NOT_TESTABLE, f"cell {', '.join(f'{greek(k)}={fmt_value(v)}' for k, v in want.items())} not run"
     if len(values) < 2:  # a lone cell is trivially the best: nothing was compared
         return NOT_TESTABLE, f"only the cell {_label(target)}; needs other cells to compare with"
     best = _best(values)
+    detail = f"best {_label(best)} = {values[best]:.2f}"
+    if tied is not None:
+        # With replicates the claim holds only if the target is best and no other cell is tied with
+        # it, and fails only if the target is separated from the best.
+        others = sorted(_label(c) for c in tied if c != target and c in values)
+        if target == best and not others:
+            return HOLDS, detail + "; every other cell separated from it"
+        if target in tied or target == best:
+            ties = f"{len(others)} other cells" if len(others) > 3 else "; ".join(others)
+            return UNRESOLVED, (f"{_label(target)} = {values[target]:.2f}; {detail}; not distinguishable "
+                                f"from the best: {ties}")
+        return FAILS, f"{detail}; {_label(target)} = {values[target]:.2f} is separated from it"
     ok = values[target] >= values[best]
-    return (HOLDS if ok else FAILS), f"best {_label(best)} = {values[best]:.2f}"
+    return (HOLDS if ok else FAILS), detail
 
 
-def claim_table1_best(values: Mapping[Cell, float], baseline: float | None = None) -> tuple[str, str]:
-    """Claim 3: best of Table I is γ_info=1, γ_s=0.1; the best γ_s of each row is 0.1 or 1."""
-    status, detail = _best_is(values, {"gamma_info": 1.0, "gamma_s": 0.1})
+def claim_table1_best(values: Mapping[Cell, float], baseline: float | None = None,
+                      tied: frozenset[Cell] | None = None) -> tuple[str, str]:
+    """Claim 3: best of Table I is γ_info=1, γ_s=0.1; the best γ_s of each row is 0.1 or 1 (the rows'
+    peaks are read from the means)."""
+    status, detail = _best_is(values, {"gamma_info": 1.0, "gamma_s": 0.1}, tied)
     if status == NOT_TESTABLE:
         return status, detail
     bad = []
@@ -161,19 +179,31 @@ def claim_com0_flat(values: Mapping[Cell, float], baseline: float | None = None)
     return (HOLDS if ok else FAILS), f"γ_com=0 range {spread:.2f} vs table range {total:.2f} (flat: ≤ 25%)"
 
 
-def claim_table2_best(values: Mapping[Cell, float], baseline: float | None = None) -> tuple[str, str]:
+def claim_table2_best(values: Mapping[Cell, float], baseline: float | None = None,
+                      tied: frozenset[Cell] | None = None) -> tuple[str, str]:
     """Claim 5: best of Table II is γ_red = γ_var = γ_com = 1."""
-    return _best_is(values, {"gamma_com": 1.0, "gamma_var": 1.0, "gamma_red": 1.0})
+    return _best_is(values, {"gamma_com": 1.0, "gamma_var": 1.0, "gamma_red": 1.0}, tied)
 
 
-def claim_large_weight_hurts(values: Mapping[Cell, float], baseline: float | None = None) -> tuple[str, str]:
-    """Claim 6: too large a weight (5) hurts: every cell with a weight at 5 is below the best cell."""
+def claim_large_weight_hurts(values: Mapping[Cell, float], baseline: float | None = None,
+                             tied: frozenset[Cell] | None = None) -> tuple[str, str]:
+    """Claim 6: too large a weight (5) hurts: every cell with a weight at 5 is below the best cell
+    (with replicates: separated from it; a cell with a 5 tied with the best leaves it unresolved)."""
     large = {c: v for c, v in values.items() if any(v_ == 5.0 for _, v_ in c)}
     if not large or len(large) == len(values):
         return NOT_TESTABLE, "needs cells with and without a weight at 5"
-    top_large, best = max(large.values()), max(values.values())
-    ok = top_large < best
-    return (HOLDS if ok else FAILS), f"best cell with a 5: {top_large:.2f} vs best {best:.2f}"
+    top = max(large, key=large.get)
+    top_large, best = large[top], max(values.values())
+    detail = f"best cell with a 5: {_label(top)} = {top_large:.2f} vs best {best:.2f}"
+    if top_large >= best:
+        return FAILS, detail
+    if tied is not None:
+        in_noise = sorted(_label(c) for c in large if c in tied)
+        if in_noise:
+            return UNRESOLVED, f"{detail}; not distinguishable from the best: {'; '.join(in_noise[:3])}" + (
+                f" and {len(in_noise) - 3} more" if len(in_noise) > 3 else "")
+        return HOLDS, f"{detail}; all {len(large)} cells with a 5 separated from the best"
+    return HOLDS, detail
 
 
 @dataclass(frozen=True)
@@ -208,8 +238,14 @@ class ClaimResult:
     paper_status: str = ""
 
 
-def check_claims(table: str, values: Mapping[Cell, float], baseline: float | None = None) -> list[ClaimResult]:
+def check_claims(table: str, values: Mapping[Cell, float], baseline: float | None = None,
+                 tied: frozenset[Cell] | None = None) -> list[ClaimResult]:
     """Every claim checked on `values` (cells of `table`); claims about the other table are "not applicable".
+
+    `tied`: with replicates, the cells not distinguishable from the best (`compare_to_best`, the † of
+    `tipsd table`), the best included; claims 3, 5 and 6 then hold or fail only where the seed noise
+    decides them, else their status is ``UNRESOLVED``. None (single values, the paper's) judges the
+    means alone. Claims 2 and 4 are judged on the means either way.
 
     Example:
         >>> vals = cell_values(paper_runs("table1"), table_axes("table1"))
@@ -222,9 +258,33 @@ def check_claims(table: str, values: Mapping[Cell, float], baseline: float | Non
         if table not in claim.tables:
             out.append(ClaimResult(claim.number, claim.text, NOT_APPLICABLE, f"about {', '.join(claim.tables)}"))
             continue
-        status, detail = claim.check(values, baseline) if values else (NOT_TESTABLE, "no shared cell")
+        if not values:
+            status, detail = NOT_TESTABLE, "no shared cell"
+        elif claim.check in (claim_table1_best, claim_table2_best, claim_large_weight_hurts):
+            status, detail = claim.check(values, baseline, tied)
+        else:
+            status, detail = claim.check(values, baseline)
         out.append(ClaimResult(claim.number, claim.text, status, detail))
     return out
+
+
+def tied_with_best(runs: pd.DataFrame, axes: tuple[str, ...], metric: str,
+                   cells: set[Cell]) -> frozenset[Cell] | None:
+    """The `cells` not distinguishable from the best of them, the best included (`compare_to_best`:
+    seed-blocked comparison, Holm-corrected, α 0.05, as the † of `tipsd table`); None when no cell has
+    two seeds (nothing can be tested: the claims are then judged on the means)."""
+    from tipsd.analysis.stats import compare_to_best
+
+    if "seed" not in runs or not cells:
+        return None
+    valid = runs.dropna(subset=list(axes) + [metric])
+    keys = [tuple(zip(axes, map(float, k))) for k in valid[list(axes)].itertuples(index=False)]
+    valid = valid[[k in cells for k in keys]]
+    if valid.empty or valid.groupby(list(axes))["seed"].nunique().max() < 2:
+        return None
+    res = compare_to_best(valid, metric, by=list(axes))
+    keep = res["is_best"] | (res["tested"] & ~res["distinguishable"])
+    return frozenset(tuple(zip(axes, map(float, r))) for r in res.loc[keep, list(axes)].itertuples(index=False))
 
 
 @dataclass
@@ -298,7 +358,7 @@ def compare_with_paper(
     else:
         notes.append(f"Spearman ρ needs 3 or more shared cells with distinct values; {len(shared)} shared")
     shared_paper = {c: paper[c] for c in shared_study}
-    claims = check_claims(table, shared_study, baseline)
+    claims = check_claims(table, shared_study, baseline, tied_with_best(runs, axes, metric, set(shared_study)))
     for res_, ref in zip(claims, check_claims(table, paper, HRNET_BASELINE)):
         res_.paper_status = ref.status
     best_p = (_best(shared_paper), shared_paper[_best(shared_paper)]) if shared_paper else None

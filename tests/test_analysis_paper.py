@@ -10,12 +10,14 @@ from tipsd.analysis.paper import (
     HOLDS,
     NOT_APPLICABLE,
     NOT_TESTABLE,
+    UNRESOLVED,
     cell_values,
     check_claims,
     compare_with_paper,
     paper_runs,
     render_comparison,
     table_axes,
+    tied_with_best,
 )
 
 
@@ -115,3 +117,51 @@ def test_effects_against_the_all_zero_cell_by_hand():
     no_zero = runs[runs["gamma_s"] > 0]  # without the all-zero cell: the paper's best shared cell (0.1 -> 83.9 at 1)
     assert compare_with_paper(no_zero, "table1").effects.reference == {"gamma_info": 0.0, "gamma_s": 1.0}
     assert compare_with_paper(pd.DataFrame(columns=runs.columns), "table1").effects is None
+
+
+def _c1(i, s):
+    return (("gamma_info", float(i)), ("gamma_s", float(s)))
+
+
+def test_best_and_large_weight_claims_with_ties_are_unresolved():
+    t1 = cell_values(paper_runs("table1"), table_axes("table1"))  # best: (1, 0.1) = 86.2; best with a 5: 85.9
+    best = _c1(1, 0.1)
+    alone = statuses(check_claims("table1", t1, tied=frozenset({best})))
+    assert alone[3] == HOLDS and alone[6] == HOLDS
+    tie = {r.number: r for r in check_claims("table1", t1, tied=frozenset({best, _c1(0.1, 1)}))}
+    assert tie[3].status == UNRESOLVED and "γ_info=0.1, γ_s=1" in tie[3].detail
+    assert tie[6].status == HOLDS  # the tied cell has no 5
+    tie5 = {r.number: r for r in check_claims("table1", t1, tied=frozenset({best, _c1(1, 5)}))}
+    assert tie5[6].status == UNRESOLVED and tie5[6].detail.endswith("not distinguishable from the best: γ_info=1, γ_s=5")
+    # the paper's best cell is not the best and is separated from it: fails, whatever the ties
+    moved = {**t1, _c1(0, 0.1): 87.0}  # row γ_info=0 still peaks at γ_s=0.1
+    got = {r.number: r for r in check_claims("table1", moved, tied=frozenset({_c1(0, 0.1), _c1(0.1, 0)}))}
+    assert got[3].status == FAILS and "γ_info=1, γ_s=0.1 = 86.20 is separated from it" in got[3].detail
+    # ... and when it is tied with the best instead: unresolved
+    got = {r.number: r for r in check_claims("table1", moved, tied=frozenset({_c1(0, 0.1), best}))}
+    assert got[3].status == UNRESOLVED
+
+
+def _replicated(values):
+    import pandas as pd
+
+    rows = [{"gamma_info": i, "gamma_s": s, "gamma_com": 1.0, "gamma_var": 1.0, "gamma_red": 1.0,
+             "seed": seed, "value": v} for (i, s), vs in values.items() for seed, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def test_compare_judges_claims_with_the_seed_noise():
+    # A (paper-best cell) and B within noise of each other; C, with a 5, far below. Five seeds: with
+    # three cells the Friedman gate of `compare_to_best` needs more than three to reject.
+    runs = _replicated({(1.0, 0.1): [10.0, 10.5, 9.5, 10.2, 9.8], (0.0, 0.0): [10.2, 9.4, 10.1, 9.9, 10.0],
+                        (5.0, 5.0): [5.0, 5.3, 4.8, 5.1, 4.9]})
+    axes = table_axes("table1")
+    tied = tied_with_best(runs, axes, "value", set(cell_values(runs, axes)))
+    assert tied == frozenset({_c1(1, 0.1), _c1(0, 0)})
+    got = {r.number: r for r in compare_with_paper(runs, "table1").claims}
+    assert got[3].status == UNRESOLVED and got[6].status == HOLDS
+    assert got[6].detail.endswith("all 1 cells with a 5 separated from the best")
+    one_seed = runs[runs["seed"] == 0]
+    assert tied_with_best(one_seed, axes, "value", set(cell_values(one_seed, axes))) is None
+    # one seed: judged on the means (10.0 vs 10.2: the paper-best cell is not the best)
+    assert {r.number: r.status for r in compare_with_paper(one_seed, "table1").claims}[3] == FAILS
