@@ -86,6 +86,8 @@ class Ledger:
             (pruned, diverged, retries exhausted). What a race is decided from.
         race: a racing grid study's `RaceState` (None otherwise).
         settings_race: a racing Bayesian study's cell -> `SettingState` of each proposed setting.
+        first_trials: cell -> its first counted trial (a Bayesian study's proposal: its params and
+            distributions are what the sampler suggested).
     """
 
     total: int
@@ -100,6 +102,7 @@ class Ledger:
     values: dict[str, tuple[str, int, float]] = field(default_factory=dict)
     race: RaceState | None = None
     settings_race: dict[str, SettingState] = field(default_factory=dict)
+    first_trials: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settled(self) -> int:
@@ -166,6 +169,7 @@ def ledger(spec: StudySpec, trials: list, retry_from: int = 0) -> Ledger:
             led.failures[key] = led.failures.get(key, 0) + 1
             if led.failures[key] > max_retries:  # given up: settled without a value
                 led.values.setdefault(key, (cell, int(t.user_attrs.get("seed", -1)), math.nan))
+    led.first_trials = first_of_cell
     for key in list(led.running):
         if key in led.done:  # a late duplicate still running; the job itself is done
             del led.running[key]

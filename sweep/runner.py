@@ -404,7 +404,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         started = time.perf_counter()
         claims = []
         for wanted in pick_group(led, job, k, spec) if k > 1 else [job]:
-            trial, claimed_job = claim(study, spec, wanted, version)
+            trial, claimed_job = claim(study, spec, wanted, version, worker=worker)
             if trial is not None:
                 claims.append((trial, claimed_job))
         if claims and interrupts.stop_requested():
