@@ -64,7 +64,10 @@ def test_racing_grid_runs_the_races_plan_and_nothing_else(tmp_path, capsys):
     assert race.runs_saved == 24 - len(done) > 0
     capsys.readouterr()
     assert main(["status", "--storage", url]) == 0
-    line = [ln for ln in capsys.readouterr().out.splitlines() if "racing done" in ln][0]
+    status = capsys.readouterr().out.splitlines()
+    runs = [ln for ln in status if "runs:" in ln][0]  # the race's plan, not cells x max
+    assert runs.strip().startswith(f"runs: {len(done)}/{len(done)} done (100%)")
+    line = [ln for ln in status if "racing done" in ln][0]
     assert line.strip() == (f"racing done (max): 6 seeds at most, 2 separated in {len(race.rounds)} decided rounds; "
                             f"runs {len(done)} used, {len(done)} planned of the full 6-seed grid's 24 "
                             f"({100 * len(done) / 24:.0f}%), {24 - len(done)} saved")
@@ -137,6 +140,9 @@ def test_partial_table_shows_the_runs_each_mean_is_over(tmp_path, capsys):
     from tipsd.analysis.tables import build_table
 
     spec, url = interrupted_race(tmp_path)
+    capsys.readouterr()
+    assert main(["status", "--storage", url]) == 0
+    assert "runs: 13/16 done (81%)" in capsys.readouterr().out  # 12 + round 4's 4 planned, not 24
     driver = ledger(spec, optuna.load_study(study_name="race", storage=url).get_trials(deepcopy=False)).race
     all_runs = load_runs(url, "race", all_states=True)
     assert (all_runs["interrupted"] == True).sum() == 1  # noqa: E712  the run in flight at Ctrl-C
@@ -158,6 +164,21 @@ def test_partial_table_shows_the_runs_each_mean_is_over(tmp_path, capsys):
     ann = _heatmap_data(table).annotations[0]
     assert sorted(a.split("\n")[1] for a in ann.ravel()) == ["n3/4", "n3/4", "n3/4", "n4"]
     assert table.race_mark((0, 0, 0)) in ("n 4", "n 3 of 4 planned")
+
+
+def test_progress_counts_the_races_plan_not_cells_times_max(tmp_path, capsys):
+    import re
+
+    spec = race_study(tmp_path)
+    url = f"sqlite:///{tmp_path}/r.db"
+    report = run_study(spec, url, train_fn=noisy_train, progress=True, say=lambda line: None)
+    counts = [tuple(map(int, m)) for m in re.findall(r"race: (\d+)/(\d+) runs settled", capsys.readouterr().err)]
+    race = report.ledger.race
+    assert report.ledger.total == race.runs_planned < 24 and report.ledger.settled == race.runs_used
+    assert counts[0] == (1, 12)  # the first round: 4 cells x 3 seeds
+    assert counts[-1] == (race.runs_planned, race.runs_planned)
+    assert all(t <= race.runs_planned for _, t in counts) and [t for _, t in counts] == sorted(t for _, t in counts)
+    assert [d for d, _ in counts] == list(range(1, race.runs_planned + 1))  # one line per settled run
 
 
 def test_racing_budget_stops_the_race(tmp_path):
