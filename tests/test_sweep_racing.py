@@ -127,6 +127,7 @@ def test_table_heatmap_and_report_show_n_and_the_separated_cells(tmp_path, capsy
             assert f"(out at n {race.n[i]}, p {race.p_holm[i]:.2g})" in out
     assert out.count("(n 6)") == sum(s == "at_max" for s in race.status) == 2
     assert "Racing: n = runs a cell's mean is over" in out and "2 of 4 cells out." in out
+    assert "Partial study" not in out  # a finished race is not partial, though under cells x max
     table = build_table(all_runs[all_runs["state"] == "COMPLETE"], rows="gamma_info", cols="gamma_s", race=cells)
     ann = _heatmap_data(table).annotations[0]
     assert sorted(a.split("\n")[1] for a in ann.ravel()) == sorted(
@@ -160,6 +161,7 @@ def test_partial_table_shows_the_runs_each_mean_is_over(tmp_path, capsys):
     assert main(["table", "race", "--storage", url]) == 0
     out = capsys.readouterr().out
     assert out.count("(n 4)") == 1 and out.count("(n 3 of 4 planned)") == 3
+    assert "Partial study: 13 of 16 runs done (the race's plan now; 24 in the full 6-seed grid)" in out
     table = build_table(all_runs[all_runs["state"] == "COMPLETE"], rows="gamma_info", cols="gamma_s", race=cells)
     ann = _heatmap_data(table).annotations[0]
     assert sorted(a.split("\n")[1] for a in ann.ravel()) == ["n3/4", "n3/4", "n3/4", "n4"]
