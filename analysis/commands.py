@@ -139,13 +139,13 @@ def cmd_table(args) -> int:
     else:
         from tipsd.analysis.racing import study_race
 
+        race = study_race(info, all_runs)
         table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                            where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
-                            grid=plan.grid)
+                            where=_where(args), higher_is_better=higher, race=race, grid=plan.grid)
         axes = [a for a in (table.blocks, table.rows, table.cols) if a]
         signal = signal_text(apply_where(runs, _where(args)), col, higher_is_better=higher, by=axes)
         text, aside = _footer(render_table(table, args.format, decimals=args.decimals),
-                              [progress_line(plan, runs), signal.footer], args.format)
+                              [progress_line(plan, runs, race=race), signal.footer], args.format)
     _emit(text, args.output)
     for line in aside:
         print(line, file=sys.stderr)
@@ -166,9 +166,11 @@ def cmd_compare(args) -> int:
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison
 
-    _, info, runs, _, col, higher = _load(args)
+    from tipsd.analysis.racing import study_race
+
+    _, info, runs, all_runs, col, higher = _load(args)
     comp = compare_with_paper(runs, args.paper, metric=col, baseline=args.baseline)
-    partial = progress_line(study_plan(info.user_attrs), runs)
+    partial = progress_line(study_plan(info.user_attrs), runs, race=study_race(info, all_runs))
     text = render_comparison(comp, decimals=args.decimals) + (f"\n{partial}\n" if partial else "")
     _emit(text + "\n" + signal_text(runs, col, higher_is_better=higher).markdown, args.output)
     return 0
@@ -184,12 +186,12 @@ def cmd_heatmap(args) -> int:
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     plan = study_plan(info.user_attrs)
+    race = study_race(info, all_runs)
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                        where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
-                        grid=plan.grid)
+                        where=_where(args), higher_is_better=higher, race=race, grid=plan.grid)
     title = info.metric if col == "value" else col
     path = save_heatmap(table, args.output, decimals=args.decimals, title=title,
-                        caption=progress_line(plan, runs))
+                        caption=progress_line(plan, runs, race=race))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

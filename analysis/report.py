@@ -116,8 +116,11 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     if "fail_reason" in all_runs:
         reasons = all_runs.loc[all_runs["state"] == "FAIL", "fail_reason"].dropna().value_counts()
         md += [f"- Failed ({n}): {r}" for r, n in reasons.items()]
+    from tipsd.analysis.racing import study_race
+
     plan = study_plan(attrs)
-    partial = progress_line(plan, runs)
+    race = study_race(info, all_runs)
+    partial = progress_line(plan, runs, race=race)
     if partial:
         md.append(f"- {partial}")
     figures: list[Path] = []
@@ -125,10 +128,7 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     md += ["", "## Table", ""]
     table = None
     try:
-        from tipsd.analysis.racing import study_race
-
-        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs),
-                            grid=plan.grid)
+        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=race, grid=plan.grid)
     except AnalysisError as err:
         md.append(f"No paper-layout table: {err}. The cells are listed below.")
     if table is not None:

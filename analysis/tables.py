@@ -85,12 +85,17 @@ class PaperTable:
     race_note: str = ""
 
     def race_mark(self, i: tuple[int, int, int]) -> str:
-        """What a racing table adds to cell `i`: ``n 10``, or ``out at n 4, p 0.003`` when separated."""
+        """What a racing table adds to cell `i`: ``n 10`` (the runs its mean is over), ``n 3 of 4
+        planned`` while the race's runs are not all finished (a study running or stopped half way,
+        or a failed run), or ``out at n 4, p 0.003`` when separated (``n 3, out at n 4, …`` when
+        its mean is over fewer runs than the race's n)."""
         if self.race_status is None or not self.race_status[i]:
             return ""
+        have, planned = int(self.n[i]), int(self.race_n[i])
         if self.race_status[i] == "separated":
-            return f"out at n {int(self.race_n[i])}, p {self.race_p[i]:.2g}"
-        return f"n {int(self.race_n[i])}"
+            out = f"out at n {planned}, p {self.race_p[i]:.2g}"
+            return out if have == planned else f"n {have}, {out}"
+        return f"n {have}" + (f" of {planned} planned" if have < planned else "")
 
     @property
     def n_cells(self) -> int:
@@ -283,7 +288,8 @@ def build_table(
             table.race_status[i], table.race_n[i], table.race_p[i] = (rec["race_status"], rec["race_n"],
                                                                       rec["race_p"])
         out = (table.race_status == "separated").sum()
-        table.race_note = (f"Racing: n = seeds a cell got; out = separated from the best by the race at n seeds "
+        table.race_note = (f"Racing: n = runs a cell's mean is over (of the seeds the race plans for it, while "
+                           f"some are not finished); out = separated from the best by the race at n seeds "
                            f"(Holm p); {out} of {int((table.race_status != '').sum())} cells out.")
     return table
 

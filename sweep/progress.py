@@ -81,9 +81,15 @@ class Progress:
             with self._lock:
                 self._seconds.append(run_seconds(outcome))
 
-    def set(self, settled: int) -> None:
-        """Move to `settled` jobs (never backwards)."""
+    def set(self, settled: int, total: int | None = None) -> None:
+        """Move to `settled` jobs (never backwards), out of `total` when given (a racing study's plan
+        grows as its rounds are decided)."""
         with self._lock:
+            if total is not None and total != self._total:
+                self._total = self._bar.total = max(total, self._n)
+                if settled <= self._n and self._tty:
+                    self._bar.set_postfix_str(self.eta(), refresh=False)
+                    self._bar.refresh()
             settled = min(settled, self._total)
             if settled <= self._n:
                 return
@@ -131,10 +137,10 @@ def _duration(seconds: float) -> str:
 
 
 class Poller:
-    """Polls `count()` every `interval` seconds in a thread and moves `bar` (for worker processes,
-    which cannot share the parent's bar)."""
+    """Polls `count()` (``(settled, total)``) every `interval` seconds in a thread and moves `bar`
+    (for worker processes, which cannot share the parent's bar)."""
 
-    def __init__(self, bar: Progress, count: Callable[[], int], interval: float = 2.0):
+    def __init__(self, bar: Progress, count: Callable[[], tuple[int, int]], interval: float = 2.0):
         self._bar, self._count, self._interval = bar, count, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="tipsd-progress")
@@ -142,7 +148,7 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._bar.set(self._count())
+                self._bar.set(*self._count())
             except Exception:  # progress is cosmetic; a failed read must not stop the sweep
                 pass
 

@@ -163,13 +163,16 @@ def run_study(spec: StudySpec, storage_url: str, *, workers: int = 1, device: st
                                               storage=storage, batch=(batch, batch_fn),
                                               on_outcome=lambda out, line: (finished(out), _say(bar, 0, line)))
             else:
-                count = lambda: ledger(spec, study.get_trials(deepcopy=False), retry_from(study)).settled  # noqa: E731
+                def count() -> tuple[int, int]:
+                    now = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
+                    return now.settled, now.total
+
                 with Poller(bar, count):
                     report.outcomes = run_workers(spec, storage_url, workers, runtime=runtime, train_fn=train_fn,
                                                   version=version, say=lambda line: _say(bar, 0, line),
                                                   on_outcome=finished, batch=(batch, batch_fn))
         report.ledger = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
-        bar.set(report.ledger.settled)
+        bar.set(report.ledger.settled, report.ledger.total)
         companion.close()  # a last sync, waited for: runs other machines finished count too
     finally:
         companion.close(wait=False)  # after an error or Ctrl-C: do not wait for a view
@@ -392,7 +395,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         fail_stale(study, storage)
         led = ledger(spec, study.get_trials(deepcopy=False), retry_from(study))
         if bar is not None:
-            bar.set(led.settled)
+            bar.set(led.settled, led.total)
         if not led.missing:
             if not led.running:
                 return outcomes
@@ -404,7 +407,7 @@ def _claim_and_train(spec, storage_url, worker, runtime, train_fn, version, bar,
         started = time.perf_counter()
         claims = []
         for wanted in pick_group(led, job, k, spec) if k > 1 else [job]:
-            trial, claimed_job = claim(study, spec, wanted, version)
+            trial, claimed_job = claim(study, spec, wanted, version, worker=worker)
             if trial is not None:
                 claims.append((trial, claimed_job))
         if claims and interrupts.stop_requested():
