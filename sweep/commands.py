@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tipsd.model.commands import preset_option
 from tipsd.model.errors import TipsdError, UsageError
 from tipsd.model.record import DEFAULT_STORAGE
 from tipsd.sweep import version
@@ -63,7 +64,7 @@ def add_run(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help=f"Optuna storage URL (default: the file's storage, else {DEFAULT_STORAGE})")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
+    p.add_argument("--preset", type=preset_option, default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument("--batch-trials", type=_batch_trials, default=1, metavar="K|auto",
                    help="train K weight settings of one seed together on one batch stream, each its own "

@@ -17,6 +17,7 @@ from tipsd.model.data.crop_cache import verify_image
 from tipsd.model.data.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from tipsd.model.data.posetrack import keypoint_array, load_video, split_dirs
 from tipsd.model.errors import DataError
+from tipsd.model.posetrack18 import require_folder
 
 COUNTS = ("videos", "frames", "labelled_frames", "people", "tracks", "ignore_regions")
 PER_VIDEO = ("frames", "labelled_frames", "people", "tracks")
@@ -24,9 +25,7 @@ PER_VIDEO = ("frames", "labelled_frames", "people", "tracks")
 
 def find_splits(root: str | Path) -> list[str]:
     """Split names (folders under ``annotations/``), train and val first."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"dataset folder {root} does not exist")
+    root = require_folder(root, "dataset")
     for base in (root, root / "posetrack_data"):
         ann = base / "annotations"
         if ann.is_dir():
