@@ -130,6 +130,12 @@ def damage_pages(d: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def zero_first_page(d: Path) -> None:
+    """Zero the database file's first 4096 bytes (its header and schema page), as `dd conv=notrunc` does."""
+    with open(d / "s.db", "r+b") as fh:
+        fh.write(bytes(4096))
+
+
 def busy_port() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -226,9 +232,15 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "storage_missing_file_table": (lambda d: ["table", "g", "--storage", f"sqlite:///{d}/none.db"], 2, "does not exist"),
     "storage_damaged_pages_status": (lambda d: _then(damage_pages, d, ["status", "--storage", url(d)]), 2, "malformed"),
     "storage_damaged_pages_table": (lambda d: _then(damage_pages, d, ["table", "g", "--storage", url(d)]), 2, "malformed"),
-    "storage_damaged_pages_run": (lambda d: _then(damage_pages, d, run(d, good())), 2, "damaged"),
-    "storage_not_a_database": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, ["status", "--storage", url(d)]), 2, "not a database"),
-    "storage_not_a_database_run": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, run(d, good())), 2, "not a database"),
+    "storage_damaged_pages_run": (lambda d: _then(damage_pages, d, run(d, good())), 2, "s.db' is not a usable SQLite database"),
+    # A first page zeroed (dd if=/dev/zero of=s.db bs=4096 count=1 conv=notrunc): every command that
+    # opens storage names the file in one line (fresh-user check, 2026-12-07).
+    "storage_zeroed_first_page_status": (lambda d: _then(zero_first_page, d, ["status", "--storage", url(d)]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_zeroed_first_page_table": (lambda d: _then(zero_first_page, d, ["table", "g", "--storage", url(d)]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_zeroed_first_page_export": (lambda d: _then(zero_first_page, d, ["export", "g", "--storage", url(d), "--format", "csv"]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_zeroed_first_page_run": (lambda d: _then(zero_first_page, d, run(d, good())), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_not_a_database": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, ["status", "--storage", url(d)]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_not_a_database_run": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, run(d, good())), 2, "s.db' is not a usable SQLite database (file is not a database)"),
     "storage_other_sqlite_app": (lambda d: _then(_other_app, d, ["status", "--storage", url(d)]), 2, "not an Optuna storage"),
     "storage_empty_file_status": (lambda d: _then(lambda d: (d / "s.db").write_bytes(b""), d, ["status", "--storage", url(d)]), 2, "not an Optuna storage"),
     "storage_is_a_folder": (lambda d: ["status", "--storage", f"sqlite:///{d}"], 2, "storage"),
