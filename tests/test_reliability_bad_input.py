@@ -168,6 +168,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "study_dataset_corrupt": (lambda d: _then(lambda d: first_annotation_file(d).write_text("{not json"), d, run(
         d, good().replace('preset = "tiny"', f'preset = "tiny"\noverrides = {{data = "{d / "data"}"}}'))),
         2, "annotation files could not be used"),
+    # The pre-run check looks up every listed image (no decode: `tipsd data check` does that).
+    "study_dataset_image_missing": (lambda d: _then(lambda d: first_image(d).unlink(), d, run(
+        d, good().replace('preset = "tiny"', f'preset = "tiny"\noverrides = {{data = "{d / "data"}"}}'))),
+        2, "is missing (file_name of image"),
     "study_device_cuda_without_gpu": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {device = "cuda"}')), 2, "CUDA is not available"),
     "study_device_tpu": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {device = "tpu"}')), 2, "device: 'tpu'"),
     "study_grid_of_a_million": (lambda d: run(d, grid_of(1000)), 2, "above the limit of 100000"),

@@ -300,3 +300,32 @@ def test_status_shows_the_trained_weight_of_an_include_zero_range(tmp_path):
         user_attrs={"seed": 3, "gamma_com": 0.0, "gamma_s": 0.5}))
     out = format_status(study_status(optuna.storages.get_storage(url)), url)
     assert "best value: 42.00  (seed=3 gamma_s=0.5 gamma_com=0)" in out
+
+
+def test_pre_run_check_looks_images_up_without_decoding_them(tmp_path):
+    """`tipsd run`'s dataset check refuses a missing image but leaves decoding to `tipsd data check`
+    (a truncated image passes it and is refused by the full statistics): the check stays cheap."""
+    import json
+    import shutil
+
+    from tipsd.model.data import dataset_problem, dataset_stats, resolve_dataset
+    from tipsd.model.errors import DataError
+    from tipsd.sweep.runner import check_dataset
+    from tipsd.sweep.spec import parse_spec
+
+    root = tmp_path / "data"
+    shutil.copytree(resolve_dataset("synth:tiny"), root)
+    spec = parse_spec({"name": "c", "space": {"gamma_s": [1]},
+                       "train": {"preset": "tiny", "overrides": {"data": str(root)}}}, "c.toml")
+    video = sorted((root / "annotations" / "train").glob("*.json"))[0]
+    image = root / json.loads(video.read_text())["images"][0]["file_name"]
+    image.write_bytes(image.read_bytes()[:100])  # truncated: only decoding finds it
+    check_dataset(spec)  # no error
+    problem = dataset_problem(root, dataset_stats(root))
+    assert problem is not None and "1 of 6 annotation files could not be used" in problem and "cannot be decoded (Truncated File Read)" in problem
+    image.unlink()
+    with pytest.raises(DataError) as err:
+        check_dataset(spec)
+    assert str(err.value) == (f"{root}: 1 of 6 annotation files could not be used (`tipsd data check {root}` lists "
+                              f"them); first: {video}: image file {image} is missing (file_name of image "
+                              f"{json.loads(video.read_text())['images'][0]['id']})")
