@@ -299,7 +299,7 @@ def _worker_process(spec: StudySpec, storage_url: str, worker: int, runtime: dic
     from tipsd.model.record import scrub
     from tipsd.sweep.storage import SECRETS, shown
 
-    interrupts.child_setup(reason)
+    interrupts.child_setup(reason, parent_pid)
     shown(storage_url)
     code = 0
     with interrupts.stop_on_signals((signal.SIGTERM,)):
