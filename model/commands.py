@@ -170,8 +170,6 @@ def add_eval(subparsers, name: str) -> argparse.ArgumentParser:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Handler of ``tipsd eval``: load, score, print; bad input raises DataError (exit 2)."""
-    from pathlib import Path
-
     from tipsd.model.errors import DataError
     from tipsd.model.eval.evaluate import evaluate_parsed
     from tipsd.model.eval.posetrack_json import parse_video
