@@ -60,12 +60,24 @@ def add_synth(subparsers, name: str) -> argparse.ArgumentParser:
     return p
 
 
+def output_folder(path: str, what: str) -> None:
+    """Refuse an output folder argument that names an existing file (one line naming it and `what`),
+    before anything is written; a missing folder is fine (it is created)."""
+    from pathlib import Path
+
+    from tipsd.model.errors import DataError
+
+    if Path(path).expanduser().exists() and not Path(path).expanduser().is_dir():
+        raise DataError(f"{what} {path} is a file; give a folder (created if missing)")
+
+
 def cmd_synth(args) -> int:
     """Handler of ``tipsd data synth``: generate, then print the dataset's statistics."""
     import time
 
     from tipsd.model.data import dataset_stats, format_stats, generate_dataset
 
+    output_folder(args.out, "--out")
     start = time.perf_counter()
     root = generate_dataset(args.out, args.preset, args.seed)
     seconds = time.perf_counter() - start
@@ -134,6 +146,7 @@ def cmd_convert(args) -> int:
     """Handler of ``tipsd data convert``."""
     from tipsd.model.eval.export import convert_folder
 
+    output_folder(args.out_dir, "OUT_DIR")
     paths = convert_folder(args.src_dir, args.out_dir, layout=args.layout, predictions=args.predictions)
     print(f"wrote {len(paths)} video files in the PoseTrack{'18' if args.layout == '2018' else ' 2017'} "
           f"layout to {args.out_dir}")
