@@ -43,7 +43,8 @@ class Progress:
 
     The ETA comes from training runs only: the median of `run_seconds` over the runs finished so
     far, times the rounds left (jobs left / workers). tqdm's own rate would count the first runs'
-    data generation and crop-cache build as if every run paid them.
+    data generation and crop-cache build as if every run paid them. While every trial of this
+    session has failed, there is no ETA: the text says how many failed and the first reason.
 
     Example:
         >>> bar = Progress("table1", total=32, initial=5); bar.set(6); bar.close()  # doctest: +SKIP
@@ -57,6 +58,7 @@ class Progress:
         self._file, self._out = file or sys.stderr, out
         self._n = min(initial, total)
         self._seconds: list[float] = []
+        self._failed, self._first_reason = 0, ""  # this session's FAIL trials (none finished otherwise)
         self._lock = threading.Lock()
         self._enabled = enabled
         self._tty = enabled and _is_terminal(self._file)
@@ -66,20 +68,28 @@ class Progress:
         self._bar.set_postfix_str(self.eta(), refresh=False)
 
     def eta(self) -> str:
-        """``"ETA 12 min"`` from the training runs finished so far (``"ETA after the first run"`` before)."""
+        """``"ETA 12 min"`` from the training runs finished so far (``"ETA after the first run"`` before);
+        while every trial of this session has failed, ``"no ETA: all 3 trials so far failed (first: REASON)"``,
+        and ``"done; all 8 trials failed (first: REASON)"`` at the end."""
         left = self._total - self._n
+        all_failed = self._failed and not self._seconds
         if left <= 0:
-            return "done"
+            return f"done; {failures_text(self._failed, self._first_reason)}" if all_failed else "done"
+        if all_failed:
+            return f"no ETA: {failures_text(self._failed, self._first_reason, so_far=True)}"
         if not self._seconds:
             return "ETA after the first run"
         seconds = statistics.median(self._seconds) * math.ceil(left / self._workers)
         return f"ETA {_duration(seconds)}"
 
     def finished(self, outcome: Outcome) -> None:
-        """Count `outcome`'s run time (without its data set-up) into the ETA."""
-        if outcome.state in ("COMPLETE", "PRUNED") and outcome.total_s > 0:
-            with self._lock:
+        """Count `outcome`'s run time (without its data set-up) into the ETA, or its failure."""
+        with self._lock:
+            if outcome.state in ("COMPLETE", "PRUNED") and outcome.total_s > 0:
                 self._seconds.append(run_seconds(outcome))
+            elif outcome.state == "FAIL":
+                self._failed += 1
+                self._first_reason = self._first_reason or outcome.reason
 
     def set(self, settled: int, total: int | None = None) -> None:
         """Move to `settled` jobs (never backwards), out of `total` when given (a racing study's plan
@@ -113,6 +123,12 @@ class Progress:
     def close(self) -> None:
         """Finish the bar (once)."""
         self._bar.close()
+
+
+def failures_text(n: int, first_reason: str, so_far: bool = False) -> str:
+    """``"all 8 trials failed (first: REASON)"``: what a session whose every trial failed says instead of
+    an ETA or a count of runs done (`Progress.eta`, the `tipsd run` summary)."""
+    return f"all {n} trials {'so far ' if so_far else ''}failed (first: {first_reason or 'no reason recorded'})"
 
 
 def run_seconds(outcome: Outcome) -> float:
