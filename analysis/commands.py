@@ -20,7 +20,8 @@ class OutputError(TipsdError):
 
 
 def _parse_cell(text: str) -> dict[str, float]:
-    """``"gamma_info=1,gamma_s=0.1"`` → ``{"gamma_info": 1.0, "gamma_s": 0.1}``."""
+    """``"gamma_info=1,gamma_s=0.1"`` → ``{"gamma_info": 1.0, "gamma_s": 0.1}`` (--where, --joints,
+    --cells); a name that is not a weight is refused here, with the closest one."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
@@ -30,7 +31,17 @@ def _parse_cell(text: str) -> dict[str, float]:
             sep = ""
         if not sep:
             raise argparse.ArgumentTypeError(f"'{part}' is not NAME=VALUE (e.g. gamma_s=0.1)")
+        _weight_name(name.strip())
     return out
+
+
+def _weight_name(text: str) -> str:
+    """A loss weight's name (--rows, --cols, --blocks, and the names of a cell), or the closest one."""
+    from tipsd.analysis.names import did_you_mean
+
+    if text not in GAMMA_NAMES:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a loss weight{did_you_mean(text, GAMMA_NAMES)}")
+    return text
 
 
 def _decimals(text: str) -> int:
@@ -274,9 +285,10 @@ def _common(p: argparse.ArgumentParser, *, metric: bool = True) -> None:
 
 
 def _layout(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rows", choices=GAMMA_NAMES, help="weight on the rows")
-    p.add_argument("--cols", choices=GAMMA_NAMES, help="weight on the columns")
-    p.add_argument("--blocks", choices=GAMMA_NAMES, help="weight of the blocks (Table II: gamma_red)")
+    names = ", ".join(GAMMA_NAMES)
+    p.add_argument("--rows", type=_weight_name, metavar="WEIGHT", help=f"weight on the rows ({names})")
+    p.add_argument("--cols", type=_weight_name, metavar="WEIGHT", help="weight on the columns")
+    p.add_argument("--blocks", type=_weight_name, metavar="WEIGHT", help="weight of the blocks (Table II: gamma_red)")
     p.add_argument("--where", type=_parse_cell, action="append", metavar="NAME=VALUE",
                    help="keep only runs with these weights (repeatable), e.g. --where gamma_s=0.1")
     p.add_argument("--decimals", type=_decimals, default=1, help="digits after the point (default: 1)")
