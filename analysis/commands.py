@@ -222,6 +222,15 @@ def cmd_report(args) -> int:
                        paper_figures=_paper_figures(args))
     print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
           f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
+    if rep.removed:
+        print(f"removed {', '.join(p.name for p in rep.removed)} of an earlier report from {args.output} "
+              "(this report did not draw them)", file=sys.stderr)
+    if rep.figures_missing:
+        # asked for by name (--figures): the report is written, but what was asked is missing
+        asked = getattr(args, "figures", False)
+        print(f"tipsd report: {'error' if asked else 'note'}: {rep.figures_missing.rstrip('.')}"
+              + ("" if asked else " (the report says so; --no-figures silences this)"), file=sys.stderr)
+        return 1 if asked else 0
     return 0
 
 

@@ -37,6 +37,29 @@ class Report:
     html: Path
     figures: list[Path] = field(default_factory=list)
     artifact_ids: list[str] = field(default_factory=list)
+    # why the paper's Fig. 1 and Fig. 2 were not drawn ("" when drawn or not asked for)
+    figures_missing: str = ""
+    # figure files of an earlier report in the folder that this one did not redraw, deleted
+    removed: list[Path] = field(default_factory=list)
+
+
+# Every figure file a report may write (`build_report_markdown`, `tipsd.sweep.figures.report_figures`):
+# one left from an earlier report that this one does not redraw is deleted, so that the folder never
+# shows a figure of other data than its report.
+REPORT_FIGURES = ("heatmap.png", "heatmap.pdf", "main_effects.png", "fig1_interim.png", "fig1_interim.pdf",
+                  "fig2_results.png", "fig2_results.pdf")
+
+
+def _remove_stale(out: Path, drawn: list[Path]) -> list[Path]:
+    """Delete the `REPORT_FIGURES` in `out` that are not among `drawn` (PNGs; their PDFs count too)."""
+    kept = {p.name for f in drawn for p in (f, f.with_suffix(".pdf"))}
+    removed = []
+    for name in REPORT_FIGURES:
+        path = out / name
+        if name not in kept and path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _ensure_dir(path: Path) -> None:
@@ -238,12 +261,15 @@ def write_report(
     text, figures = build_report_markdown(study, all_runs, metric=metric, out_dir=out, n_boot=n_boot,
                                           baseline=baseline)
     # ---- the paper's figures (issue 12): drawn by the caller, listed and uploaded here
+    missing = ""
     if paper_figures is not None:
         from tipsd.analysis.paper_figures import figures_markdown
 
         items, notes = paper_figures(out)
         text += "\n" + figures_markdown(items, notes)
         figures += [png for _, png in items]
+        missing = "" if items else "; ".join(notes) or "no figure was drawn"
+    removed = _remove_stale(out, figures)
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text(text, encoding="utf-8")
     html_path.write_text(markdown_to_html(text, title=f"tipsd report: {study_name}"), encoding="utf-8")
@@ -260,4 +286,4 @@ def write_report(
         target = optuna.load_study(study_name=study_name, storage=storage) if isinstance(storage, str) else study
         for fig in figures:
             ids.append(upload_or_replace(store, fig, target))
-    return Report(md_path, html_path, figures, ids)
+    return Report(md_path, html_path, figures, ids, missing, removed)

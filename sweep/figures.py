@@ -226,7 +226,7 @@ def report_figures(storage: str, study_name: str, out_dir: Path, artifact_dir: s
     try:
         settings = cell_settings(storage, study_name, None, artifact_dir, notes)
     except (TipsdError, OSError) as err:  # the report goes on without them, and says why
-        return [], [f"the paper's figures are not drawn: {err}"]
+        return [], [f"Fig. 1 and Fig. 2 are not drawn: {err}"]
     names = " and ".join(s.label for s in settings)
     interim = save_figure(draw_interim(panels=interim_panels(settings)), Path(out_dir) / "fig1_interim.png")
     results = save_figure(draw_results(panels=results_panels(settings)), Path(out_dir) / "fig2_results.png")
