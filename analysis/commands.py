@@ -141,12 +141,23 @@ def cmd_table(args) -> int:
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.tables import apply_where, build_table, joint_table, render_frame, render_table
 
+    from tipsd.analysis.settings import is_sampled, ranked_settings, render_settings
+
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     plan = study_plan(info.user_attrs)
     aside: list[str] = []
+    sampler = is_sampled(info.user_attrs)
+    # a sampled study's settings are no grid: ranked, unless the user lays them out on axes
+    ranked = sampler and not (args.rows or args.cols or args.blocks)
     if args.joints:
         text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
+    elif ranked:
+        kept = apply_where(runs, _where(args))
+        signal = signal_text(kept, col, higher_is_better=higher)
+        text, aside = _footer(render_settings(ranked_settings(kept, col, higher=higher), args.format,
+                                              decimals=args.decimals, sampler=sampler),
+                              [progress_line(plan, runs), signal.footer], args.format)
     else:
         from tipsd.analysis.racing import study_race
 
@@ -160,7 +171,7 @@ def cmd_table(args) -> int:
     _emit(text, args.output)
     for line in aside:
         print(line, file=sys.stderr)
-    if not args.joints:
+    if not args.joints and not sampler:  # a sampler's study has no cells planned to miss
         _note_missing_cells(runs, all_runs, plan.grid)
     return 0
 
@@ -192,9 +203,18 @@ def cmd_heatmap(args) -> int:
 
     from tipsd.analysis.footers import progress_line, study_plan
 
+    from tipsd.analysis.runs import AnalysisError
+    from tipsd.analysis.settings import is_sampled
+
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     plan = study_plan(info.user_attrs)
+    sampler = is_sampled(info.user_attrs)
+    if sampler and not (args.rows or args.cols or args.blocks):
+        n = runs.drop_duplicates(subset=list(GAMMA_NAMES)).shape[0]
+        raise AnalysisError(f"study '{args.study}' samples its weights (sampler {sampler}): its {n} settings are "
+                            "not a grid, and a heatmap needs one; tipsd table "
+                            f"{args.study} ranks them (or name the axes with --rows/--cols to draw them anyway)")
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
                         where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
                         grid=plan.grid)
@@ -266,21 +286,37 @@ def cmd_export(args) -> int:
 
 
 def cmd_importance(args) -> int:
-    from tipsd.analysis.importance import interactions, main_effects, weight_importances
+    from tipsd.analysis.footers import study_plan
+    from tipsd.analysis.importance import importance_design, interactions, main_effects, weight_importances
     from tipsd.analysis.report import importance_tables
+    from tipsd.analysis.runs import AnalysisError
+    from tipsd.analysis.settings import is_sampled
 
-    _, _, runs, _, col, higher = _load(args)
+    _, info, runs, _, col, higher = _load(args)
+    design = importance_design(runs, col, grid=study_plan(info.user_attrs).grid, sampler=is_sampled(info.user_attrs))
+    if design.missing and not args.partial:
+        raise AnalysisError(f"study '{args.study}' lacks {design.missing_text()}: importances and main effects "
+                            "over a partial grid mix the weights' effects; finish it with tipsd run, or pass "
+                            "--partial to compute them over the cells it has")
+    if design.missing:
+        print(f"tipsd importance: warning: partial grid: {design.missing_text()} have no finished run; the "
+              "numbers mix the weights' effects", file=sys.stderr)
     imp = weight_importances(runs, col, higher_is_better=higher, seed=args.seed)
     effects, inter = main_effects(runs, col), interactions(runs, col)
+    if not design.effects_shown:
+        effects, inter = effects.iloc[0:0], inter.iloc[0:0]
+    notes = design.notes() + list(imp.attrs.get("notes", []))
     if args.format == "csv":
         text = imp.to_csv(index=False) + "\n" + effects.to_csv(index=False) + "\n" + inter.to_csv(index=False)
+        for note in notes:  # CSV stays data
+            print(f"note: {note}", file=sys.stderr)
     else:
         imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
-        text = "\n\n".join([
-            "## Importance (normalised)\n\n" + imp_md,
-            "## Main effects\n\n" + effects_md,
-            "## Interactions (share of total sum of squares)\n\n" + inter_md,
-        ]) + "\n" + "".join(f"\nNote: {n}\n" for n in imp.attrs.get("notes", []))
+        sections = ["## Importance (normalised)\n\n" + imp_md]
+        if design.effects_shown:
+            sections += ["## Main effects\n\n" + effects_md,
+                         "## Interactions (share of total sum of squares)\n\n" + inter_md]
+        text = "\n\n".join(sections) + "\n" + "".join(f"\nNote: {n}\n" for n in notes)
     _emit(text, args.output)
     return 0
 
@@ -389,6 +425,9 @@ def add_importance(subparsers, name: str) -> argparse.ArgumentParser:
     p = _add(subparsers, name, "weight importances (PED-ANOVA, fANOVA), main effects and interactions",
              "tipsd importance table2 --metric Total")
     p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
+    p.add_argument("--partial", action="store_true",
+                   help="compute over a grid study's finished cells even when some have no run (refused "
+                        "otherwise: the numbers then mix the weights' effects), with that warning")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     _output(p)
     return p

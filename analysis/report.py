@@ -24,6 +24,7 @@ from tipsd.analysis.runs import (
     require_finished,
     study_info,
 )
+from tipsd.analysis.settings import cell_statistics, is_sampled, ranked_settings, render_settings
 from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
 from tipsd.analysis.text_tables import frame_rows, markdown_table
 from tipsd.model.record import GAMMA_NAMES, METRIC, masked_url
@@ -93,27 +94,12 @@ def importance_tables(imp: pd.DataFrame, effects: pd.DataFrame, inter: pd.DataFr
                                         weight_b=inter["weight_b"].map(greek)), 3))
 
 
-def cell_statistics(runs: pd.DataFrame, metric: str, *, higher: bool = True, n_boot: int = 2000) -> pd.DataFrame:
-    """Per cell: mean, 95 % CI, n, Holm p-value against the best (seed-blocked test), distinguishable, P(best).
-
-    Returns:
-        One row per cell (the five weights), best first.
-    """
-    from tipsd.analysis.stats import compare_to_best, prob_best
-
-    by = [g for g in GAMMA_NAMES if runs[g].notna().any()]
-    agg = aggregate_cells(runs, metric, by=by)
-    test = compare_to_best(runs, metric, by=by, higher_is_better=higher)
-    pb = prob_best(runs, metric, by=by, higher_is_better=higher, n_boot=n_boot)
-    out = agg.merge(test[by + ["p_holm", "tested", "distinguishable", "is_best"]], on=by).merge(pb, on=by)
-    return out.sort_values("mean", ascending=not higher, kind="stable").reset_index(drop=True)
-
-
 def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None = None, out_dir: Path,
                           n_boot: int = 2000, baseline: float | None = None) -> tuple[str, list[Path]]:
     """The report's Markdown and the figures it drew into `out_dir` (see `write_report`)."""
     from tipsd.analysis.heatmap import save_heatmap
-    from tipsd.analysis.importance import interactions, main_effects, plot_main_effects, weight_importances
+    from tipsd.analysis.importance import (importance_design, interactions, main_effects, plot_main_effects,
+                                           weight_importances)
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison, table_axes
 
@@ -147,13 +133,22 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
 
     md += ["", "## Table", ""]
     table = None
-    try:
-        from tipsd.analysis.racing import study_race
+    sampler = is_sampled(attrs)
+    if sampler:  # its settings are no grid: ranked, without a heatmap
+        md += [render_settings(ranked_settings(runs, col, higher=higher, n_boot=n_boot), "markdown", decimals=2,
+                               sampler=sampler, limit=20),
+               f"No heatmap: the {sampler} sampler's settings are not a grid (a heatmap needs each weight's "
+               "values crossed with the others').", ""]
+        if partial:
+            md += [partial, ""]
+    else:
+        try:
+            from tipsd.analysis.racing import study_race
 
-        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs),
-                            grid=plan.grid)
-    except AnalysisError as err:
-        md.append(f"No paper-layout table: {err}. The cells are listed below.")
+            table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot,
+                                race=study_race(info, all_runs), grid=plan.grid)
+        except AnalysisError as err:
+            md.append(f"No paper-layout table: {err}. The cells are listed below.")
     if table is not None:
         if table.fixed:
             md.append("Fixed: " + ", ".join(f"{greek(k)}={fmt_value(v)}" for k, v in table.fixed.items()))
@@ -168,24 +163,28 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
 
     md.append(signal_text(runs, col, higher_is_better=higher).markdown)
 
-    md += ["## Cells", "",
-           "Mean over seeds with a 95 % t-interval; p (Holm): t-test against the best cell on the "
-           f"seed-blocked ANOVA's pooled error (cell + seed), Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
     stats = cell_statistics(runs, col, higher=higher, n_boot=n_boot)
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
-    shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)
-    shown = shown.rename(columns={g: greek(g) for g in vary})
-    md += [markdown_frame(shown), ""]
-    if len(stats) > 20:
-        md += [f"({len(stats) - 20} more cells not shown; `tipsd export` has them all.)", ""]
+    if not sampler:  # a sampled study's table above is already this list
+        md += ["## Cells", "",
+               "Mean over seeds with a 95 % t-interval; p (Holm): t-test against the best cell on the "
+               f"seed-blocked ANOVA's pooled error (cell + seed), Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
+        shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)
+        shown = shown.rename(columns={g: greek(g) for g in vary})
+        md += [markdown_frame(shown), ""]
+        if len(stats) > 20:
+            md += [f"({len(stats) - 20} more cells not shown; `tipsd export` has them all.)", ""]
 
     md += ["## Importance", "", "PED-ANOVA (target quantile 0.1) and fANOVA (64 trees, seed 0) through "
            "`optuna.importance`, over the weights as trained.", ""]
     imp = weight_importances(runs, col, higher_is_better=higher)
+    design = importance_design(runs, col, grid=plan.grid, sampler=sampler)
     effects, inter = main_effects(runs, col), interactions(runs, col)
+    if not design.effects_shown:
+        effects, inter = effects.iloc[0:0], inter.iloc[0:0]
     imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
     md += [imp_md, ""]
-    md += [f"Note: {n}" for n in imp.attrs.get("notes", [])]
+    md += [line for n in design.notes() + list(imp.attrs.get("notes", [])) for line in (f"Note: {n}", "")]
     if len(effects):
         import matplotlib.pyplot as plt
 
