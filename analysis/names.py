@@ -32,3 +32,23 @@ def closest_value(value: float, values: Iterable[float]) -> float | None:
     """
     values = list(values)
     return min(values, key=lambda v: abs(float(v) - float(value))) if values else None
+
+
+def user_text(value) -> str:
+    """A value as a message shows it to a user, never as a Python repr: None as ``unset``, booleans
+    as ``true``/``false`` (as a study file writes them), lists as ``a, b``, dicts as ``k=v, …``,
+    paths and the rest as ``str``.
+
+    Example:
+        >>> user_text(None), user_text(True), user_text([1, 2]), user_text({"epochs": 2})
+        ('unset', 'true', '1, 2', 'epochs=2')
+    """
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={user_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(user_text(v) for v in value)
+    return str(value)

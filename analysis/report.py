@@ -24,6 +24,7 @@ from tipsd.analysis.runs import (
     require_finished,
     study_info,
 )
+from tipsd.analysis.names import user_text
 from tipsd.analysis.settings import cell_statistics, is_sampled, ranked_settings, render_settings
 from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
 from tipsd.analysis.text_tables import frame_rows, markdown_table
@@ -112,8 +113,9 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     md: list[str] = [f"# tipsd report: study `{info.name}`", ""]
     attrs = info.user_attrs
     md += ["## Study", "",
-           f"- Description: {attrs.get('tipsd.description', '–')}",
-           f"- tipsd version: {attrs.get('tipsd.version', '–')}; sampler: {attrs.get('tipsd.sampler', '–')}",
+           f"- Description: {user_text(attrs.get('tipsd.description') or '–')}",
+           f"- tipsd version: {user_text(attrs.get('tipsd.version') or '–')}; "
+           f"sampler: {user_text(attrs.get('tipsd.sampler') or '–')}",
            f"- Metric: {name} ({info.direction}); tabulated column: `{col}`",
            f"- Trials per state: " + ", ".join(f"{s} {n}" for s, n in sorted(info.counts.items())),
            f"- Finished runs: {len(runs)}, cells: {runs.groupby(list(GAMMA_NAMES), dropna=False).ngroups}, "

@@ -177,13 +177,16 @@ def checkpoint_settings(folders: Sequence[str | Path]) -> list[Setting]:
 
 
 def _same_data(settings: Sequence[Setting]) -> None:
+    from tipsd.analysis.names import user_text
+
     keys = ("data", "input_height", "input_width", "delta", "heatmap_stride", "box_enlarge", "max_val_samples")
     ref = settings[0].config
     for s in settings[1:]:
         diff = [k for k in keys if getattr(s.config, k) != getattr(ref, k)]
         if diff:
             raise FigureError(f"{s.label} and {settings[0].label} were trained on different data or crops "
-                              f"({diff[0]}: {getattr(s.config, diff[0])!r} vs {getattr(ref, diff[0])!r}); "
+                              f"({diff[0]}: {user_text(getattr(s.config, diff[0]))} vs "
+                              f"{user_text(getattr(ref, diff[0]))}); "
                               "a figure compares the same clips")
 
 
