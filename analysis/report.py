@@ -16,7 +16,6 @@ import pandas as pd
 
 from tipsd.analysis.runs import (
     AnalysisError,
-    aggregate_cells,
     higher_is_better,
     load_runs,
     load_study,
