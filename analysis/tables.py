@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from tipsd.analysis.names import closest_value, did_you_mean
 from tipsd.analysis.runs import AnalysisError, aggregate_cells
 from tipsd.analysis.stats import compare_to_best, prob_best
 from tipsd.analysis.text_tables import MISSING, frame_rows, latex_tabular, markdown_table
@@ -171,7 +172,7 @@ def auto_layout(runs: pd.DataFrame, vary: Sequence[str] | None = None) -> tuple[
 def _check_weight(runs: pd.DataFrame, name: str) -> None:
     if name not in GAMMA_NAMES or name not in runs or runs[name].isna().all():
         present = [g for g in GAMMA_NAMES if g in runs and not runs[g].isna().all()]
-        raise AnalysisError(f"weight '{name}' is not in the study; expected one of: {', '.join(present)}")
+        raise AnalysisError(f"weight '{name}' is not in the study{did_you_mean(name, present)}")
 
 
 def apply_where(runs: pd.DataFrame, where: Mapping[str, float] | None) -> pd.DataFrame:
@@ -180,8 +181,10 @@ def apply_where(runs: pd.DataFrame, where: Mapping[str, float] | None) -> pd.Dat
         _check_weight(runs, name)
         keep = np.isclose(runs[name].to_numpy(dtype=float), float(value))
         if not keep.any():
-            vals = ", ".join(fmt_value(v) for v in sorted(runs[name].dropna().unique()))
-            raise AnalysisError(f"no run has {name}={fmt_value(float(value))}; its values are: {vals}")
+            stored = sorted(float(v) for v in runs[name].dropna().unique())
+            near = fmt_value(closest_value(float(value), stored))
+            raise AnalysisError(f"no run has {name}={fmt_value(float(value))}; did you mean {name}={near}? "
+                                f"(its values: {', '.join(fmt_value(v) for v in stored)})")
         runs = runs[keep]
     return runs
 

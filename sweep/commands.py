@@ -289,8 +289,12 @@ def add_report(subparsers, name: str) -> argparse.ArgumentParser:
     from tipsd.analysis.commands import add_report as add_analysis_report
 
     p = add_analysis_report(subparsers, name)
-    p.add_argument("--no-figures", action="store_true",
-                   help="leave out the paper's Fig. 1 and Fig. 2 (they need the study's kept weights)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--figures", action="store_true",
+                       help="require the paper's Fig. 1 and Fig. 2: exit code 1 (after writing the report) when "
+                            "they cannot be drawn; by default the report says why and the exit code is 0")
+    which.add_argument("--no-figures", action="store_true",
+                       help="leave out the paper's Fig. 1 and Fig. 2 (they need the study's kept weights)")
     p.set_defaults(paper_figures=_report_figures)
     return p
 

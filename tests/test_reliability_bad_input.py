@@ -218,7 +218,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "cli_table_cols_not_varied": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_info", "--cols", "gamma_red"], 2, "does not vary gamma_red"),
     "cli_heatmap_blocks_not_varied": (lambda d: ["heatmap", "g", "--storage", url(d), "--blocks", "gamma_com", "-o", str(d / "h.png")], 2, "does not vary gamma_com"),
     "cli_table_same_axis_twice": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_s", "--cols", "gamma_s"], 2, "different weights"),
-    "cli_table_unknown_weight": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_x"], 2, "invalid choice"),
+    "cli_table_unknown_weight": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_x"], 2, "'gamma_x' is not a loss weight"),
     "cli_table_bad_where": (lambda d: ["table", "g", "--storage", url(d), "--where", "gamma_s"], 2, "NAME=VALUE"),
     "cli_table_negative_decimals": (lambda d: ["table", "g", "--storage", url(d), "--decimals", "-1"], 2, "integer >= 0"),
     "cli_table_unknown_metric": (lambda d: ["table", "g", "--storage", url(d), "--metric", "mAP"], 2, "metric 'mAP'"),
