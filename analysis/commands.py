@@ -20,7 +20,8 @@ class OutputError(TipsdError):
 
 
 def _parse_cell(text: str) -> dict[str, float]:
-    """``"gamma_info=1,gamma_s=0.1"`` → ``{"gamma_info": 1.0, "gamma_s": 0.1}``."""
+    """``"gamma_info=1,gamma_s=0.1"`` → ``{"gamma_info": 1.0, "gamma_s": 0.1}`` (--where, --joints,
+    --cells); a name that is not a weight is refused here, with the closest one."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
@@ -30,7 +31,17 @@ def _parse_cell(text: str) -> dict[str, float]:
             sep = ""
         if not sep:
             raise argparse.ArgumentTypeError(f"'{part}' is not NAME=VALUE (e.g. gamma_s=0.1)")
+        _weight_name(name.strip())
     return out
+
+
+def _weight_name(text: str) -> str:
+    """A loss weight's name (--rows, --cols, --blocks, and the names of a cell), or the closest one."""
+    from tipsd.analysis.names import did_you_mean
+
+    if text not in GAMMA_NAMES:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a loss weight{did_you_mean(text, GAMMA_NAMES)}")
+    return text
 
 
 def _decimals(text: str) -> int:
@@ -130,26 +141,37 @@ def cmd_table(args) -> int:
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.tables import apply_where, build_table, joint_table, render_frame, render_table
 
+    from tipsd.analysis.settings import is_sampled, ranked_settings, render_settings
+
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     plan = study_plan(info.user_attrs)
     aside: list[str] = []
+    sampler = is_sampled(info.user_attrs)
+    # a sampled study's settings are no grid: ranked, unless the user lays them out on axes
+    ranked = sampler and not (args.rows or args.cols or args.blocks)
     if args.joints:
         text = render_frame(joint_table(runs, args.joints), args.format, decimals=args.decimals)
+    elif ranked:
+        kept = apply_where(runs, _where(args))
+        signal = signal_text(kept, col, higher_is_better=higher)
+        text, aside = _footer(render_settings(ranked_settings(kept, col, higher=higher), args.format,
+                                              decimals=args.decimals, sampler=sampler),
+                              [progress_line(plan, runs), signal.footer], args.format)
     else:
         from tipsd.analysis.racing import study_race
 
+        race = study_race(info, all_runs)
         table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                            where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
-                            grid=plan.grid)
+                            where=_where(args), higher_is_better=higher, race=race, grid=plan.grid)
         axes = [a for a in (table.blocks, table.rows, table.cols) if a]
         signal = signal_text(apply_where(runs, _where(args)), col, higher_is_better=higher, by=axes)
         text, aside = _footer(render_table(table, args.format, decimals=args.decimals),
-                              [progress_line(plan, runs), signal.footer], args.format)
+                              [progress_line(plan, runs, race=race), signal.footer], args.format)
     _emit(text, args.output)
     for line in aside:
         print(line, file=sys.stderr)
-    if not args.joints:
+    if not args.joints and not sampler:  # a sampler's study has no cells planned to miss
         _note_missing_cells(runs, all_runs, plan.grid)
     return 0
 
@@ -166,9 +188,11 @@ def cmd_compare(args) -> int:
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison
 
-    _, info, runs, _, col, higher = _load(args)
+    from tipsd.analysis.racing import study_race
+
+    _, info, runs, all_runs, col, higher = _load(args)
     comp = compare_with_paper(runs, args.paper, metric=col, baseline=args.baseline)
-    partial = progress_line(study_plan(info.user_attrs), runs)
+    partial = progress_line(study_plan(info.user_attrs), runs, race=study_race(info, all_runs))
     text = render_comparison(comp, decimals=args.decimals) + (f"\n{partial}\n" if partial else "")
     _emit(text + "\n" + signal_text(runs, col, higher_is_better=higher).markdown, args.output)
     return 0
@@ -181,15 +205,24 @@ def cmd_heatmap(args) -> int:
 
     from tipsd.analysis.footers import progress_line, study_plan
 
+    from tipsd.analysis.runs import AnalysisError
+    from tipsd.analysis.settings import is_sampled
+
     _, info, runs, all_runs, col, higher = _load(args)
     _check_axes(args, all_runs)
     plan = study_plan(info.user_attrs)
+    race = study_race(info, all_runs)
+    sampler = is_sampled(info.user_attrs)
+    if sampler and not (args.rows or args.cols or args.blocks):
+        n = runs.drop_duplicates(subset=list(GAMMA_NAMES)).shape[0]
+        raise AnalysisError(f"study '{args.study}' samples its weights (sampler {sampler}): its {n} settings are "
+                            "not a grid, and a heatmap needs one; tipsd table "
+                            f"{args.study} ranks them (or name the axes with --rows/--cols to draw them anyway)")
     table = build_table(runs, metric=col, rows=args.rows, cols=args.cols, blocks=args.blocks,
-                        where=_where(args), higher_is_better=higher, race=study_race(info, all_runs),
-                        grid=plan.grid)
+                        where=_where(args), higher_is_better=higher, race=race, grid=plan.grid)
     title = info.metric if col == "value" else col
     path = save_heatmap(table, args.output, decimals=args.decimals, title=title,
-                        caption=progress_line(plan, runs))
+                        caption=progress_line(plan, runs, race=race))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -211,6 +244,15 @@ def cmd_report(args) -> int:
                        paper_figures=_paper_figures(args))
     print(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures, "
           f"{len(rep.artifact_ids)} uploaded as artifacts)", file=sys.stderr)
+    if rep.removed:
+        print(f"removed {', '.join(p.name for p in rep.removed)} of an earlier report from {args.output} "
+              "(this report did not draw them)", file=sys.stderr)
+    if rep.figures_missing:
+        # asked for by name (--figures): the report is written, but what was asked is missing
+        asked = getattr(args, "figures", False)
+        print(f"tipsd report: {'error' if asked else 'note'}: {rep.figures_missing.rstrip('.')}"
+              + ("" if asked else " (the report says so; --no-figures silences this)"), file=sys.stderr)
+        return 1 if asked else 0
     return 0
 
 
@@ -246,21 +288,37 @@ def cmd_export(args) -> int:
 
 
 def cmd_importance(args) -> int:
-    from tipsd.analysis.importance import interactions, main_effects, weight_importances
+    from tipsd.analysis.footers import study_plan
+    from tipsd.analysis.importance import importance_design, interactions, main_effects, weight_importances
     from tipsd.analysis.report import importance_tables
+    from tipsd.analysis.runs import AnalysisError
+    from tipsd.analysis.settings import is_sampled
 
-    _, _, runs, _, col, higher = _load(args)
+    _, info, runs, _, col, higher = _load(args)
+    design = importance_design(runs, col, grid=study_plan(info.user_attrs).grid, sampler=is_sampled(info.user_attrs))
+    if design.missing and not args.partial:
+        raise AnalysisError(f"study '{args.study}' lacks {design.missing_text()}: importances and main effects "
+                            "over a partial grid mix the weights' effects; finish it with tipsd run, or pass "
+                            "--partial to compute them over the cells it has")
+    if design.missing:
+        print(f"tipsd importance: warning: partial grid: {design.missing_text()} have no finished run; the "
+              "numbers mix the weights' effects", file=sys.stderr)
     imp = weight_importances(runs, col, higher_is_better=higher, seed=args.seed)
     effects, inter = main_effects(runs, col), interactions(runs, col)
+    if not design.effects_shown:
+        effects, inter = effects.iloc[0:0], inter.iloc[0:0]
+    notes = design.notes() + list(imp.attrs.get("notes", []))
     if args.format == "csv":
         text = imp.to_csv(index=False) + "\n" + effects.to_csv(index=False) + "\n" + inter.to_csv(index=False)
+        for note in notes:  # CSV stays data
+            print(f"note: {note}", file=sys.stderr)
     else:
         imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
-        text = "\n\n".join([
-            "## Importance (normalised)\n\n" + imp_md,
-            "## Main effects\n\n" + effects_md,
-            "## Interactions (share of total sum of squares)\n\n" + inter_md,
-        ]) + "\n" + "".join(f"\nNote: {n}\n" for n in imp.attrs.get("notes", []))
+        sections = ["## Importance (normalised)\n\n" + imp_md]
+        if design.effects_shown:
+            sections += ["## Main effects\n\n" + effects_md,
+                         "## Interactions (share of total sum of squares)\n\n" + inter_md]
+        text = "\n\n".join(sections) + "\n" + "".join(f"\nNote: {n}\n" for n in notes)
     _emit(text, args.output)
     return 0
 
@@ -274,9 +332,10 @@ def _common(p: argparse.ArgumentParser, *, metric: bool = True) -> None:
 
 
 def _layout(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rows", choices=GAMMA_NAMES, help="weight on the rows")
-    p.add_argument("--cols", choices=GAMMA_NAMES, help="weight on the columns")
-    p.add_argument("--blocks", choices=GAMMA_NAMES, help="weight of the blocks (Table II: gamma_red)")
+    names = ", ".join(GAMMA_NAMES)
+    p.add_argument("--rows", type=_weight_name, metavar="WEIGHT", help=f"weight on the rows ({names})")
+    p.add_argument("--cols", type=_weight_name, metavar="WEIGHT", help="weight on the columns")
+    p.add_argument("--blocks", type=_weight_name, metavar="WEIGHT", help="weight of the blocks (Table II: gamma_red)")
     p.add_argument("--where", type=_parse_cell, action="append", metavar="NAME=VALUE",
                    help="keep only runs with these weights (repeatable), e.g. --where gamma_s=0.1")
     p.add_argument("--decimals", type=_decimals, default=1, help="digits after the point (default: 1)")
@@ -368,6 +427,9 @@ def add_importance(subparsers, name: str) -> argparse.ArgumentParser:
     p = _add(subparsers, name, "weight importances (PED-ANOVA, fANOVA), main effects and interactions",
              "tipsd importance table2 --metric Total")
     p.add_argument("--seed", type=int, default=0, help="fANOVA seed (default: 0)")
+    p.add_argument("--partial", action="store_true",
+                   help="compute over a grid study's finished cells even when some have no run (refused "
+                        "otherwise: the numbers then mix the weights' effects), with that warning")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     _output(p)
     return p

@@ -56,7 +56,8 @@ def study_plan(user_attrs: Mapping[str, Any]) -> Plan:
     return Plan(grid=grid if is_grid else {}, searched=searched, seeds=n_seeds, total=cells * n_seeds)
 
 
-def progress_line(plan: Plan, runs: pd.DataFrame, by: Sequence[str] | None = None) -> str:
+def progress_line(plan: Plan, runs: pd.DataFrame, by: Sequence[str] | None = None, *,
+                  race: pd.DataFrame | None = None) -> str:
     """``"Partial study: 2 of 128 runs done; seeds per cell: 1 (2 cells), 0 (62 cells)."``, or ``""``
     when every planned run is done (or the plan is unknown).
 
@@ -64,6 +65,9 @@ def progress_line(plan: Plan, runs: pd.DataFrame, by: Sequence[str] | None = Non
         plan: the study's `Plan`.
         runs: finished runs (one row per run; ``seed`` and the weights).
         by: the weights that define a cell (default: the plan's searched weights).
+        race: a racing study's race per cell (`tipsd.analysis.racing.study_race`): the runs planned
+            are then the seeds the race gives its cells now (``race_n``), not cells × max, so a
+            finished race is not called partial.
 
     Example:
         >>> plan = Plan(grid={"gamma_s": [0.0, 1.0]}, searched=["gamma_s"], seeds=2, total=4)
@@ -72,7 +76,11 @@ def progress_line(plan: Plan, runs: pd.DataFrame, by: Sequence[str] | None = Non
     """
     by = list(by or plan.searched)
     done = runs.drop_duplicates(subset=[*by, "seed"]) if len(runs) else runs
-    if not plan.total or len(done) >= plan.total:
+    total, of = plan.total, ""
+    if race is not None and len(race):
+        total = int(race["race_n"].sum())
+        of = f" (the race's plan now; {plan.total} in the full {plan.seeds}-seed grid)"
+    if not total or len(done) >= total:
         return ""
     per_cell = done.groupby(by).size() if by and len(done) else pd.Series(dtype=int)
     counts = per_cell.value_counts().to_dict()
@@ -81,7 +89,7 @@ def progress_line(plan: Plan, runs: pd.DataFrame, by: Sequence[str] | None = Non
         if n_cells > len(per_cell):
             counts[0] = counts.get(0, 0) + n_cells - len(per_cell)
     seeds = ", ".join(f"{k} ({n} cell{'s' if n != 1 else ''})" for k, n in sorted(counts.items(), reverse=True))
-    return f"Partial study: {len(done)} of {plan.total} runs done" + (f"; seeds per cell: {seeds}." if seeds else ".")
+    return f"Partial study: {len(done)} of {total} runs done{of}" + (f"; seeds per cell: {seeds}." if seeds else ".")
 
 
 def signal_text(runs: pd.DataFrame, metric: str, *, higher_is_better: bool = True, by: Sequence[str] | None = None):

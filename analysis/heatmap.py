@@ -66,9 +66,10 @@ def _heatmap_data(table: PaperTable, *, decimals: int = 1, title: str = "", capt
                 ann[r, c] = f"{m:.{decimals}f}"
                 if table.tested[b, r, c] and not table.distinguishable[b, r, c]:
                     ann[r, c] += "†"
-                if table.race_status is not None and table.race_status[b, r, c]:  # racing: seeds given
+                if table.race_status is not None and table.race_status[b, r, c]:  # racing: runs of the mean
                     out = table.race_status[b, r, c] == "separated"
-                    ann[r, c] += f"\n{'out ' if out else ''}n{int(table.race_n[b, r, c])}"
+                    have, planned = int(table.n[b, r, c]), int(table.race_n[b, r, c])
+                    ann[r, c] += f"\n{'out ' if out else ''}n{have}" + (f"/{planned}" if have < planned else "")
         panels.append(panel)
         annotations.append(ann)
         titles.append("" if table.blocks is None else f"{greek(table.blocks, 'latex')} = {fmt_value(bv)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -98,6 +99,84 @@ def weight_importances(
                 out.attrs["notes"].append(f"{name} could not run: {str(err).splitlines()[0]}")
         out[name] = col
     return out
+
+
+@dataclass
+class Design:
+    """What a study's runs allow its importances and main effects to say (`importance_design`).
+
+    Attributes:
+        sampled: the sampler's name for a sampled study ("" for a grid): its settings are no grid, so
+            main effects and interactions (means per value of one weight) mix the others' effects.
+        missing: the planned grid cells with no finished run, as ``gamma_info=5 gamma_s=5``.
+        n_cells: the planned grid's cells (0 when not a grid).
+        per_cell: finished runs per cell, ``"2 (7 cells), 1 (1 cell)"``.
+        unequal: whether the cells have unequal numbers of runs.
+    """
+
+    sampled: str = ""
+    missing: list[str] = field(default_factory=list)
+    n_cells: int = 0
+    per_cell: str = ""
+    unequal: bool = False
+
+    @property
+    def effects_shown(self) -> bool:
+        """Whether main effects and interactions mean something (a grid's, not a sampler's settings)."""
+        return not self.sampled
+
+    def missing_text(self) -> str:
+        """``"1 of 9 grid cells (gamma_info=5 gamma_s=5)"``: the first 3 missing cells named."""
+        named = "; ".join(self.missing[:3]) + (f"; {len(self.missing) - 3} more" if len(self.missing) > 3 else "")
+        return f"{len(self.missing)} of {self.n_cells} grid cells ({named})"
+
+    def notes(self) -> list[str]:
+        """The lines that say what the numbers rest on, printed with them."""
+        out = [f"Runs per cell: {self.per_cell}."]
+        if self.missing:
+            out.append(f"Partial grid: {self.missing_text()} have no finished run; every importance and main "
+                       "effect here mixes the weights' effects (a value's mean lacks the cells it misses).")
+        if self.unequal:
+            out.append("Cells have unequal numbers of runs: a weight value's mean weighs each cell by its runs.")
+        if self.sampled:
+            out.append(f"Main effects and interactions are not shown: the {self.sampled} sampler's settings are "
+                       "not a grid (each value of a weight is seen with other values of the others); fANOVA "
+                       "and PED-ANOVA above allow that.")
+        return out
+
+
+def importance_design(runs: pd.DataFrame, metric: str, *, grid=None, sampler: str = "") -> Design:
+    """Check `runs` (finished) against the study's plan: missing grid cells, runs per cell.
+
+    Args:
+        runs: finished runs.
+        metric: the target column (a run without it does not count).
+        grid: the planned grid (`footers.study_plan(...).grid`: weight -> values); None or {} when unknown.
+        sampler: `settings.is_sampled`'s name for a sampled study, "" for a grid.
+
+    Example:
+        >>> r = pd.DataFrame({"gamma_s": [0.0, 0.0, 1.0], "value": [1.0, 2.0, 3.0]})
+        >>> d = importance_design(r, "value", grid={"gamma_s": [0.0, 1.0, 5.0]})
+        >>> d.missing, d.per_cell, d.unequal
+        (['gamma_s=5'], '2 (1 cell), 1 (1 cell), 0 (1 cell)', True)
+    """
+    from tipsd.analysis.tables import fmt_value, varying_weights
+
+    done = runs.dropna(subset=[metric])
+    axes = [g for g in GAMMA_NAMES if len((grid or {}).get(g, ())) > 1] or varying_weights(done) or []
+    counts = done.groupby(axes).size() if axes and len(done) else pd.Series(dtype=int)
+    missing, n_cells = [], 0
+    if grid and axes and not sampler:
+        cells = list(itertools.product(*[grid[g] for g in axes]))
+        n_cells = len(cells)
+        have = {tuple(float(v) for v in (k if isinstance(k, tuple) else (k,))) for k in counts.index}
+        missing = [" ".join(f"{g}={fmt_value(v)}" for g, v in zip(axes, c)) for c in cells
+                   if tuple(float(v) for v in c) not in have]
+    dist = counts.value_counts().to_dict()
+    if missing:
+        dist[0] = len(missing)
+    per_cell = ", ".join(f"{k} ({n} cell{'s' if n != 1 else ''})" for k, n in sorted(dist.items(), reverse=True))
+    return Design(sampled=sampler, missing=missing, n_cells=n_cells, per_cell=per_cell, unequal=len(dist) > 1)
 
 
 def main_effects(runs: pd.DataFrame, metric: str = "value") -> pd.DataFrame:

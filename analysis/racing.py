@@ -428,17 +428,22 @@ def settings_from_spec(raw: dict) -> RacingSettings | None:
                           alpha=float(extra.get("alpha", RacingSettings.alpha)), budget=extra.get("budget"))
 
 
-def race_of_runs(all_runs, settings: RacingSettings, higher_is_better: bool = True):
+def race_of_runs(all_runs, settings: RacingSettings, higher_is_better: bool = True, max_retries: int = 2):
     """Replay a racing study's race from its trials as `load_runs(all_states=True)` gives them.
 
-    A run is a value when COMPLETE; any other settled trial (pruned, failed, diverged) settles its
-    (cell, seed) without a value, so for a finished study this is the driver's race (cells in sorted
-    order: only an exact tie of means could pick another best than the driver's spec order).
+    A run is a value when COMPLETE; a PRUNED or diverged trial, or a job's failures beyond
+    `max_retries`, settle its (cell, seed) without a value, as the driver's ledger does
+    (`tipsd.sweep.jobs`); duplicate claims, interrupted runs, runs lost with their worker and failures
+    that will be retried settle nothing. So a study stopped half way replays to the round the driver
+    is in, and a finished one to the driver's race (cells in sorted order: only an exact tie of means
+    could pick another best than the driver's spec order).
 
     Args:
-        all_runs: every trial (columns ``cell``, ``seed``, ``state``, ``value`` and the five weights).
+        all_runs: every trial (columns ``cell``, ``seed``, ``state``, ``value``, the five weights and,
+            where stored, ``diverged``, ``duplicate_of``, ``interrupted``, ``fail_reason``).
         settings: the study's `RacingSettings` (`settings_from_spec`).
         higher_is_better: the study's direction.
+        max_retries: the study's ``[run] max_retries`` (failures of a job that are retried).
 
     Returns:
         ``(cells, state)``: a frame with one row per cell (the five weights, ``race_status``,
@@ -448,8 +453,19 @@ def race_of_runs(all_runs, settings: RacingSettings, higher_is_better: bool = Tr
 
     from tipsd.model.record import GAMMA_NAMES
 
-    trials = all_runs[all_runs["state"] != "RUNNING"]
-    first = trials.drop_duplicates("cell").sort_values("cell")
+    def has(name: str) -> pd.Series:  # the attribute is stored (duplicate_of, fail_reason)
+        return all_runs[name].notna() if name in all_runs else pd.Series(False, index=all_runs.index)
+
+    def true(name: str) -> pd.Series:  # a boolean attribute is True (diverged, interrupted)
+        return all_runs[name].eq(True) if name in all_runs else pd.Series(False, index=all_runs.index)
+
+    counted = all_runs[all_runs["cell"].notna() & ~has("duplicate_of") & ~true("interrupted")]
+    kind, diverged = counted["state"], true("diverged")[counted.index]
+    retried = kind.eq("FAIL") & ~diverged & has("fail_reason")[counted.index]  # no reason: worker lost
+    failures = retried.groupby([counted["cell"], counted["seed"]]).transform("sum")
+    trials = counted[kind.isin(["COMPLETE", "PRUNED"]) | (kind.eq("FAIL") & diverged)
+                     | (retried & (failures > max_retries))]
+    first = counted.drop_duplicates("cell").sort_values("cell")
     cells = first["cell"].tolist()
     records = [(c, int(s), float(v) if st == "COMPLETE" and pd.notna(v) else math.nan)
                for c, s, v, st in zip(trials["cell"], trials["seed"], trials["value"], trials["state"])
@@ -464,7 +480,9 @@ def race_of_runs(all_runs, settings: RacingSettings, higher_is_better: bool = Tr
 def study_race(info, all_runs):
     """`race_of_runs`'s per-cell frame for a study (`tipsd.analysis.runs.StudyInfo`), None when the
     study does not race (a fixed seed list, or not a tipsd study)."""
-    settings = settings_from_spec(info.user_attrs.get("tipsd.spec", {}))
+    raw = info.user_attrs.get("tipsd.spec", {})
+    settings = settings_from_spec(raw)
     if settings is None or "cell" not in all_runs or "value" not in all_runs:
         return None
-    return race_of_runs(all_runs, settings, info.direction != "minimize")[0]
+    retries = (raw.get("run") or {}).get("max_retries", 2)  # 2: the driver's default (sweep.spec.RUN_DEFAULTS)
+    return race_of_runs(all_runs, settings, info.direction != "minimize", int(retries))[0]

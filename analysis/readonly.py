@@ -47,7 +47,21 @@ def sqlite_reader(path: str | Path) -> Callable[[], sqlite3.Connection]:
             last = err
             continue
         return lambda uri=uri: sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S, check_same_thread=False)
+    if isinstance(last, sqlite3.DatabaseError) and not isinstance(last, sqlite3.OperationalError):
+        raise ReadError(unusable_sqlite(path, str(last)))  # the file's content, not access to it
     raise ReadError(f"storage file '{path}' cannot be read: {last}")
+
+
+def unusable_sqlite(path: str | Path, reason: str) -> str:
+    """The one line every storage-opening command gives for a SQLite file whose content SQLite refuses
+    (a zeroed or foreign header: "file is not a database"; damaged pages: "malformed"): the file's
+    absolute path, SQLite's reason, and what to do.
+
+    Example:
+        >>> unusable_sqlite("/data/t.db", "file is not a database")
+        "storage file '/data/t.db' is not a usable SQLite database (file is not a database); restore it from a copy"
+    """
+    return f"storage file '{Path(path).resolve()}' is not a usable SQLite database ({reason}); restore it from a copy"
 
 
 def reader_engine_kwargs(url: str) -> dict[str, Any]:

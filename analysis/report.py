@@ -16,7 +16,6 @@ import pandas as pd
 
 from tipsd.analysis.runs import (
     AnalysisError,
-    aggregate_cells,
     higher_is_better,
     load_runs,
     load_study,
@@ -24,6 +23,8 @@ from tipsd.analysis.runs import (
     require_finished,
     study_info,
 )
+from tipsd.analysis.names import user_text
+from tipsd.analysis.settings import cell_statistics, is_sampled, ranked_settings, render_settings
 from tipsd.analysis.tables import build_table, fmt_value, greek, joint_table, render_frame, render_table, varying_weights
 from tipsd.analysis.text_tables import frame_rows, markdown_table
 from tipsd.model.record import GAMMA_NAMES, METRIC, masked_url
@@ -37,6 +38,29 @@ class Report:
     html: Path
     figures: list[Path] = field(default_factory=list)
     artifact_ids: list[str] = field(default_factory=list)
+    # why the paper's Fig. 1 and Fig. 2 were not drawn ("" when drawn or not asked for)
+    figures_missing: str = ""
+    # figure files of an earlier report in the folder that this one did not redraw, deleted
+    removed: list[Path] = field(default_factory=list)
+
+
+# Every figure file a report may write (`build_report_markdown`, `tipsd.sweep.figures.report_figures`):
+# one left from an earlier report that this one does not redraw is deleted, so that the folder never
+# shows a figure of other data than its report.
+REPORT_FIGURES = ("heatmap.png", "heatmap.pdf", "main_effects.png", "fig1_interim.png", "fig1_interim.pdf",
+                  "fig2_results.png", "fig2_results.pdf")
+
+
+def _remove_stale(out: Path, drawn: list[Path]) -> list[Path]:
+    """Delete the `REPORT_FIGURES` in `out` that are not among `drawn` (PNGs; their PDFs count too)."""
+    kept = {p.name for f in drawn for p in (f, f.with_suffix(".pdf"))}
+    removed = []
+    for name in REPORT_FIGURES:
+        path = out / name
+        if name not in kept and path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _ensure_dir(path: Path) -> None:
@@ -70,27 +94,12 @@ def importance_tables(imp: pd.DataFrame, effects: pd.DataFrame, inter: pd.DataFr
                                         weight_b=inter["weight_b"].map(greek)), 3))
 
 
-def cell_statistics(runs: pd.DataFrame, metric: str, *, higher: bool = True, n_boot: int = 2000) -> pd.DataFrame:
-    """Per cell: mean, 95 % CI, n, Holm p-value against the best (seed-blocked test), distinguishable, P(best).
-
-    Returns:
-        One row per cell (the five weights), best first.
-    """
-    from tipsd.analysis.stats import compare_to_best, prob_best
-
-    by = [g for g in GAMMA_NAMES if runs[g].notna().any()]
-    agg = aggregate_cells(runs, metric, by=by)
-    test = compare_to_best(runs, metric, by=by, higher_is_better=higher)
-    pb = prob_best(runs, metric, by=by, higher_is_better=higher, n_boot=n_boot)
-    out = agg.merge(test[by + ["p_holm", "tested", "distinguishable", "is_best"]], on=by).merge(pb, on=by)
-    return out.sort_values("mean", ascending=not higher, kind="stable").reset_index(drop=True)
-
-
 def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None = None, out_dir: Path,
                           n_boot: int = 2000, baseline: float | None = None) -> tuple[str, list[Path]]:
     """The report's Markdown and the figures it drew into `out_dir` (see `write_report`)."""
     from tipsd.analysis.heatmap import save_heatmap
-    from tipsd.analysis.importance import interactions, main_effects, plot_main_effects, weight_importances
+    from tipsd.analysis.importance import (importance_design, interactions, main_effects, plot_main_effects,
+                                           weight_importances)
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.paper import compare_with_paper, render_comparison, table_axes
 
@@ -103,8 +112,9 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     md: list[str] = [f"# tipsd report: study `{info.name}`", ""]
     attrs = info.user_attrs
     md += ["## Study", "",
-           f"- Description: {attrs.get('tipsd.description', '–')}",
-           f"- tipsd version: {attrs.get('tipsd.version', '–')}; sampler: {attrs.get('tipsd.sampler', '–')}",
+           f"- Description: {user_text(attrs.get('tipsd.description') or '–')}",
+           f"- tipsd version: {user_text(attrs.get('tipsd.version') or '–')}; "
+           f"sampler: {user_text(attrs.get('tipsd.sampler') or '–')}",
            f"- Metric: {name} ({info.direction}); tabulated column: `{col}`",
            f"- Trials per state: " + ", ".join(f"{s} {n}" for s, n in sorted(info.counts.items())),
            f"- Finished runs: {len(runs)}, cells: {runs.groupby(list(GAMMA_NAMES), dropna=False).ngroups}, "
@@ -116,21 +126,31 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
     if "fail_reason" in all_runs:
         reasons = all_runs.loc[all_runs["state"] == "FAIL", "fail_reason"].dropna().value_counts()
         md += [f"- Failed ({n}): {r}" for r, n in reasons.items()]
+    from tipsd.analysis.racing import study_race
+
     plan = study_plan(attrs)
-    partial = progress_line(plan, runs)
+    race = study_race(info, all_runs)
+    partial = progress_line(plan, runs, race=race)
     if partial:
         md.append(f"- {partial}")
     figures: list[Path] = []
 
     md += ["", "## Table", ""]
     table = None
-    try:
-        from tipsd.analysis.racing import study_race
-
-        table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=study_race(info, all_runs),
-                            grid=plan.grid)
-    except AnalysisError as err:
-        md.append(f"No paper-layout table: {err}. The cells are listed below.")
+    sampler = is_sampled(attrs)
+    if sampler:  # its settings are no grid: ranked, without a heatmap
+        md += [render_settings(ranked_settings(runs, col, higher=higher, n_boot=n_boot), "markdown", decimals=2,
+                               sampler=sampler, limit=20),
+               f"No heatmap: the {sampler} sampler's settings are not a grid (a heatmap needs each weight's "
+               "values crossed with the others').", ""]
+        if partial:
+            md += [partial, ""]
+    else:
+        try:
+            table = build_table(runs, metric=col, higher_is_better=higher, n_boot=n_boot, race=race,
+                                grid=plan.grid)
+        except AnalysisError as err:
+            md.append(f"No paper-layout table: {err}. The cells are listed below.")
     if table is not None:
         if table.fixed:
             md.append("Fixed: " + ", ".join(f"{greek(k)}={fmt_value(v)}" for k, v in table.fixed.items()))
@@ -145,24 +165,28 @@ def build_report_markdown(study, all_runs: pd.DataFrame, *, metric: str | None =
 
     md.append(signal_text(runs, col, higher_is_better=higher).markdown)
 
-    md += ["## Cells", "",
-           "Mean over seeds with a 95 % t-interval; p (Holm): t-test against the best cell on the "
-           f"seed-blocked ANOVA's pooled error (cell + seed), Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
     stats = cell_statistics(runs, col, higher=higher, n_boot=n_boot)
     vary = varying_weights(runs) or [GAMMA_NAMES[0]]
-    shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)
-    shown = shown.rename(columns={g: greek(g) for g in vary})
-    md += [markdown_frame(shown), ""]
-    if len(stats) > 20:
-        md += [f"({len(stats) - 20} more cells not shown; `tipsd export` has them all.)", ""]
+    if not sampler:  # a sampled study's table above is already this list
+        md += ["## Cells", "",
+               "Mean over seeds with a 95 % t-interval; p (Holm): t-test against the best cell on the "
+               f"seed-blocked ANOVA's pooled error (cell + seed), Holm-corrected; P(best): bootstrap over seeds ({n_boot} replicates, seed 0).", ""]
+        shown = stats[vary + ["mean", "ci_low", "ci_high", "n", "p_holm", "distinguishable", "p_best"]].head(20)
+        shown = shown.rename(columns={g: greek(g) for g in vary})
+        md += [markdown_frame(shown), ""]
+        if len(stats) > 20:
+            md += [f"({len(stats) - 20} more cells not shown; `tipsd export` has them all.)", ""]
 
     md += ["## Importance", "", "PED-ANOVA (target quantile 0.1) and fANOVA (64 trees, seed 0) through "
            "`optuna.importance`, over the weights as trained.", ""]
     imp = weight_importances(runs, col, higher_is_better=higher)
+    design = importance_design(runs, col, grid=plan.grid, sampler=sampler)
     effects, inter = main_effects(runs, col), interactions(runs, col)
+    if not design.effects_shown:
+        effects, inter = effects.iloc[0:0], inter.iloc[0:0]
     imp_md, effects_md, inter_md = importance_tables(imp, effects, inter)
     md += [imp_md, ""]
-    md += [f"Note: {n}" for n in imp.attrs.get("notes", [])]
+    md += [line for n in design.notes() + list(imp.attrs.get("notes", [])) for line in (f"Note: {n}", "")]
     if len(effects):
         import matplotlib.pyplot as plt
 
@@ -238,12 +262,15 @@ def write_report(
     text, figures = build_report_markdown(study, all_runs, metric=metric, out_dir=out, n_boot=n_boot,
                                           baseline=baseline)
     # ---- the paper's figures (issue 12): drawn by the caller, listed and uploaded here
+    missing = ""
     if paper_figures is not None:
         from tipsd.analysis.paper_figures import figures_markdown
 
         items, notes = paper_figures(out)
         text += "\n" + figures_markdown(items, notes)
         figures += [png for _, png in items]
+        missing = "" if items else "; ".join(notes) or "no figure was drawn"
+    removed = _remove_stale(out, figures)
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text(text, encoding="utf-8")
     html_path.write_text(markdown_to_html(text, title=f"tipsd report: {study_name}"), encoding="utf-8")
@@ -260,4 +287,4 @@ def write_report(
         target = optuna.load_study(study_name=study_name, storage=storage) if isinstance(storage, str) else study
         for fig in figures:
             ids.append(upload_or_replace(store, fig, target))
-    return Report(md_path, html_path, figures, ids)
+    return Report(md_path, html_path, figures, ids, missing, removed)

@@ -27,6 +27,9 @@ import pandas as pd
 from tipsd.model.errors import TipsdError
 from tipsd.model.record import GAMMA_NAMES, LOSS, RESULT_PREFIXES, masked_url, sqlite_path, stored_float
 
+# Study user attribute of a companion study of cell means (`tipsd.sweep.companion`): the study it
+# aggregates. Analysis refuses such a study and names that one.
+COMPANION_OF = "tipsd.companion_of"
 _RDB_PREFIXES = ("sqlite:", "postgresql", "postgres:", "mysql")
 _BASE_COLUMNS = ("study", "number", "state", *GAMMA_NAMES, "seed", "value")
 
@@ -120,7 +123,15 @@ def load_study(storage: Any, name: str):
         listing = ", ".join(names) if names else "none"
         raise AnalysisError(f"study '{name}' not found in {masked_url(storage)}; studies there: {listing}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=name, storage=_reader(storage))
+    study = optuna.load_study(study_name=name, storage=_reader(storage))
+    source = study.user_attrs.get(COMPANION_OF)
+    if source is not None:
+        # its trials are cell means (n, std in user attributes): analysed as runs, every cell would
+        # look like one seed; the runs themselves are in the study it was built from
+        raise AnalysisError(f"study '{name}' is the dashboard's companion of study '{source}' (one trial per "
+                            f"cell holding the seed mean), not runs to analyse; use study '{source}' "
+                            f"instead, e.g. tipsd table {source}")
+    return study
 
 
 def study_info(study, frame: pd.DataFrame | None = None) -> StudyInfo:
@@ -369,8 +380,14 @@ def metric_column(frame: pd.DataFrame, metric: str | None, default: str = "value
             return cand
     if name == default or (metric is None and default in frame.columns):
         return "value"
-    choices = ["value"] + [c for c in frame.columns if c.startswith(RESULT_PREFIXES)]
-    raise AnalysisError(f"metric '{name}' not in the study; expected one of: {', '.join(choices)}")
+    from tipsd.analysis.names import did_you_mean
+
+    columns = [c for c in frame.columns if c.startswith(RESULT_PREFIXES)]
+    # the short names (Total, L_com) are what a user types; the prefixed columns work too
+    short = ["value", *dict.fromkeys(c.split(".", 1)[1] for c in columns)]
+    close = did_you_mean(name, short + columns)
+    raise AnalysisError(f"metric '{name}' not in the study" + (close if "did you mean" in close else
+                        f"; expected one of: {', '.join(short)}"))
 
 
 def higher_is_better(column: str, direction: str = "maximize") -> bool:

@@ -80,7 +80,8 @@ def one_way_anova(x: np.ndarray) -> AnovaTest:
     rows = [r for r in rows if r.size]
     n = np.array([r.size for r in rows])
     if len(rows) < 2 or n.sum() - len(rows) < 1:
-        raise ValueError(f"one-way ANOVA needs two cells and a replicate, got group sizes {n.tolist()}")
+        sizes = ", ".join(str(int(k)) for k in n)
+        raise ValueError(f"one-way ANOVA needs two cells and a replicate, got group sizes {sizes}")
     grand = np.concatenate(rows).mean()
     ss_b = float(sum(r.size * (r.mean() - grand) ** 2 for r in rows))
     ss_w = float(sum(((r - r.mean()) ** 2).sum() for r in rows))
@@ -102,7 +103,7 @@ def blocked_anova(x: np.ndarray) -> tuple[AnovaTest, AnovaTest]:
     y = np.asarray(x, dtype=float)
     c, s = y.shape
     if not np.isfinite(y).all() or c < 2 or s < 2:
-        raise ValueError(f"blocked ANOVA needs a complete matrix of >= 2 cells x >= 2 seeds, got {y.shape}")
+        raise ValueError(f"blocked ANOVA needs a complete matrix of >= 2 cells x >= 2 seeds, got {c} x {s}")
     grand, rm, cm = y.mean(), y.mean(axis=1), y.mean(axis=0)
     ss_c, ss_s = s * float(((rm - grand) ** 2).sum()), c * float(((cm - grand) ** 2).sum())
     ss_r = float(((y - rm[:, None] - cm[None, :] + grand) ** 2).sum())

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from tipsd.analysis.names import closest_value, did_you_mean
 from tipsd.analysis.runs import AnalysisError, aggregate_cells
 from tipsd.analysis.stats import compare_to_best, prob_best
 from tipsd.analysis.text_tables import MISSING, frame_rows, latex_tabular, markdown_table
@@ -85,12 +86,17 @@ class PaperTable:
     race_note: str = ""
 
     def race_mark(self, i: tuple[int, int, int]) -> str:
-        """What a racing table adds to cell `i`: ``n 10``, or ``out at n 4, p 0.003`` when separated."""
+        """What a racing table adds to cell `i`: ``n 10`` (the runs its mean is over), ``n 3 of 4
+        planned`` while the race's runs are not all finished (a study running or stopped half way,
+        or a failed run), or ``out at n 4, p 0.003`` when separated (``n 3, out at n 4, …`` when
+        its mean is over fewer runs than the race's n)."""
         if self.race_status is None or not self.race_status[i]:
             return ""
+        have, planned = int(self.n[i]), int(self.race_n[i])
         if self.race_status[i] == "separated":
-            return f"out at n {int(self.race_n[i])}, p {self.race_p[i]:.2g}"
-        return f"n {int(self.race_n[i])}"
+            out = f"out at n {planned}, p {self.race_p[i]:.2g}"
+            return out if have == planned else f"n {have}, {out}"
+        return f"n {have}" + (f" of {planned} planned" if have < planned else "")
 
     @property
     def n_cells(self) -> int:
@@ -166,7 +172,7 @@ def auto_layout(runs: pd.DataFrame, vary: Sequence[str] | None = None) -> tuple[
 def _check_weight(runs: pd.DataFrame, name: str) -> None:
     if name not in GAMMA_NAMES or name not in runs or runs[name].isna().all():
         present = [g for g in GAMMA_NAMES if g in runs and not runs[g].isna().all()]
-        raise AnalysisError(f"weight '{name}' is not in the study; expected one of: {', '.join(present)}")
+        raise AnalysisError(f"weight '{name}' is not in the study{did_you_mean(name, present)}")
 
 
 def apply_where(runs: pd.DataFrame, where: Mapping[str, float] | None) -> pd.DataFrame:
@@ -175,8 +181,10 @@ def apply_where(runs: pd.DataFrame, where: Mapping[str, float] | None) -> pd.Dat
         _check_weight(runs, name)
         keep = np.isclose(runs[name].to_numpy(dtype=float), float(value))
         if not keep.any():
-            vals = ", ".join(fmt_value(v) for v in sorted(runs[name].dropna().unique()))
-            raise AnalysisError(f"no run has {name}={fmt_value(float(value))}; its values are: {vals}")
+            stored = sorted(float(v) for v in runs[name].dropna().unique())
+            near = fmt_value(closest_value(float(value), stored))
+            raise AnalysisError(f"no run has {name}={fmt_value(float(value))}; did you mean {name}={near}? "
+                                f"(its values: {', '.join(fmt_value(v) for v in stored)})")
         runs = runs[keep]
     return runs
 
@@ -283,7 +291,8 @@ def build_table(
             table.race_status[i], table.race_n[i], table.race_p[i] = (rec["race_status"], rec["race_n"],
                                                                       rec["race_p"])
         out = (table.race_status == "separated").sum()
-        table.race_note = (f"Racing: n = seeds a cell got; out = separated from the best by the race at n seeds "
+        table.race_note = (f"Racing: n = runs a cell's mean is over (of the seeds the race plans for it, while "
+                           f"some are not finished); out = separated from the best by the race at n seeds "
                            f"(Holm p); {out} of {int((table.race_status != '').sum())} cells out.")
     return table
 

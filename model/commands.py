@@ -23,6 +23,20 @@ TRAIN_EXAMPLE = """example:
   tipsd train --preset quick --checkpoint-dir runs/q0 --resume --format json"""
 
 
+def preset_option(text: str) -> str:
+    """``--preset`` (`tipsd train`, `tipsd run`, `tipsd data synth`): a name of `tipsd.model.config.PRESETS`.
+
+    Raises:
+        argparse.ArgumentTypeError: shown as one line naming the option, the value and the known presets,
+            e.g. ``tipsd run: error: argument --preset: 'huge' is not a preset; known presets: tiny, quick, paper``.
+    """
+    from tipsd.model.config import PRESETS
+
+    if text not in PRESETS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a preset; known presets: {', '.join(PRESETS)}")
+    return text
+
+
 # ---- tipsd data synth / data check
 
 def add_data(subparsers, name: str) -> argparse.ArgumentParser:
@@ -41,20 +55,29 @@ def add_synth(subparsers, name: str) -> argparse.ArgumentParser:
         "defocus) and write frames + per-video JSON with train/val splits.\n\n"
         "Example:\n  tipsd data synth --out data/synth-tiny --preset tiny --seed 0", formatter_class=RAW)
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
+    p.add_argument("--preset", type=preset_option, default="quick", help="tiny, quick (default) or paper")
     p.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same bytes)")
     return p
+
+
+def output_folder(path: str, what: str) -> None:
+    """Refuse an output folder argument that names an existing file (one line naming it and `what`),
+    before anything is written; a missing folder is fine (it is created)."""
+    from pathlib import Path
+
+    from tipsd.model.errors import DataError
+
+    if Path(path).expanduser().exists() and not Path(path).expanduser().is_dir():
+        raise DataError(f"{what} {path} is a file; give a folder (created if missing)")
 
 
 def cmd_synth(args) -> int:
     """Handler of ``tipsd data synth``: generate, then print the dataset's statistics."""
     import time
 
-    from tipsd.model.data import SYNTH_PRESETS, dataset_stats, format_stats, generate_dataset
-    from tipsd.model.errors import DataError
+    from tipsd.model.data import dataset_stats, format_stats, generate_dataset
 
-    if args.preset not in SYNTH_PRESETS:
-        raise DataError(f"--preset {args.preset!r} is unknown; valid presets: {', '.join(SYNTH_PRESETS)}")
+    output_folder(args.out, "--out")
     start = time.perf_counter()
     root = generate_dataset(args.out, args.preset, args.seed)
     seconds = time.perf_counter() - start
@@ -123,6 +146,7 @@ def cmd_convert(args) -> int:
     """Handler of ``tipsd data convert``."""
     from tipsd.model.eval.export import convert_folder
 
+    output_folder(args.out_dir, "OUT_DIR")
     paths = convert_folder(args.src_dir, args.out_dir, layout=args.layout, predictions=args.predictions)
     print(f"wrote {len(paths)} video files in the PoseTrack{'18' if args.layout == '2018' else ' 2017'} "
           f"layout to {args.out_dir}")
@@ -159,17 +183,13 @@ def add_eval(subparsers, name: str) -> argparse.ArgumentParser:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Handler of ``tipsd eval``: load, score, print; bad input raises DataError (exit 2)."""
-    from pathlib import Path
-
     from tipsd.model.errors import DataError
     from tipsd.model.eval.evaluate import evaluate_parsed
     from tipsd.model.eval.posetrack_json import parse_video
-    from tipsd.model.posetrack18 import read_video_file, video_files
+    from tipsd.model.posetrack18 import read_video_file, require_folder, video_files
 
     gt_files = video_files(args.gt_dir)
-    pred_root = Path(args.pred_dir)
-    if not pred_root.is_dir():
-        raise DataError(f"{args.pred_dir}: no such folder")
+    pred_root = require_folder(args.pred_dir, "videos")
     gt, pred = {}, {}
     for name, path in gt_files.items():
         gt[name] = parse_video(read_video_file(path), str(path), is_gt=True)
@@ -245,7 +265,7 @@ def add_train(subparsers, name: str) -> argparse.ArgumentParser:
         "val split, print the PoseTrack mAP table, OKS AP and the unweighted loss terms.",
         epilog=TRAIN_EXAMPLE, formatter_class=RAW,
     )
-    p.add_argument("--preset", default="quick", help="tiny, quick (default) or paper")
+    p.add_argument("--preset", type=preset_option, default="quick", help="tiny, quick (default) or paper")
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                    help="override a config key (repeatable), e.g. --set gamma_info=0.1")
     p.add_argument("--checkpoint-dir", default=None, help="write checkpoint.pt and config.json here each epoch")

@@ -95,12 +95,58 @@ def read_video_file(path: str | os.PathLike) -> Any:
         raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
 
 
+# What each kind of folder a command takes holds, for the message when it is given a file instead.
+FOLDER_KINDS = {
+    "dataset": ("dataset folder", "annotations/<split>/<video>.json and the images they name"),
+    "videos": ("folder of video files", "one <video>.json per video, e.g. annotations/val"),
+}
+
+
+def folder_problem(path: str | os.PathLike, kind: str) -> str | None:
+    """Why `path` cannot be used as a folder of `kind`, or None when it is a folder.
+
+    Args:
+        path: what the user gave (``~`` is expanded).
+        kind: a key of `FOLDER_KINDS` ("dataset" or "videos"): what the folder should hold.
+
+    Returns:
+        None, ``"does not exist"``, or ``"is a file, not a dataset folder (a dataset folder holds ...)"``.
+    """
+    root = Path(path).expanduser()
+    if root.is_dir():
+        return None
+    noun, holds = FOLDER_KINDS[kind]
+    return f"is a file, not a {noun} (a {noun} holds {holds})" if root.exists() else "does not exist"
+
+
+def require_folder(path: str | os.PathLike, kind: str, hint: str = "") -> Path:
+    """`path` as a `Path` (``~`` expanded) if it is a folder; else a one-line `DataError`.
+
+    Args:
+        path: what the user gave.
+        kind: a key of `FOLDER_KINDS`, as for `folder_problem`.
+        hint: added to the message when nothing is at `path` (e.g. " (or use synth:<preset>)").
+
+    Raises:
+        DataError: ``"dataset folder X does not exist"``, or, when `path` is a file,
+            ``"X is a file, not a dataset folder (a dataset folder holds ...)"``.
+
+    Example:
+        >>> require_folder("studies/smoke.toml", "dataset")  # doctest: +SKIP
+        DataError: studies/smoke.toml is a file, not a dataset folder (a dataset folder holds ...)
+    """
+    why = folder_problem(path, kind)
+    if why is None:
+        return Path(path).expanduser()
+    if why == "does not exist":
+        raise DataError(f"{'dataset folder' if kind == 'dataset' else 'folder'} {path} does not exist{hint}")
+    raise DataError(f"{path} {why}")
+
+
 def video_files(folder: str | os.PathLike) -> dict[str, Path]:
-    """``{video_name: path}`` of the ``*.json`` files in a folder (sorted by name); a missing folder
-    or one without JSON files is a `DataError`."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"{folder}: no such folder")
+    """``{video_name: path}`` of the ``*.json`` files in a folder (sorted by name); a missing folder,
+    a file, or a folder without JSON files is a `DataError` (`require_folder`)."""
+    root = require_folder(folder, "videos")
     files = {p.stem: p for p in sorted(root.glob("*.json")) if p.is_file()}
     if not files:
         raise DataError(f"{folder}: no .json video files in this folder")
@@ -327,5 +373,6 @@ def check_video(doc: Any, source: str, *, is_gt: bool = True, dataset: bool = Fa
 __all__ = [
     "CATEGORIES", "COLUMNS", "EVAL_JOINT_NAMES", "EVAL_SLOTS", "FLIP_PAIRS", "GROUPS", "KEYPOINT_NAMES",
     "MIN_SCORE", "NUM_KEYPOINTS", "POSETRACK_JOINTS", "SKELETON", "UNLABELLED_SLOTS", "check_video",
-    "declared_slots", "in_standard_order", "integer", "numbers", "read_video_file", "video_files",
+    "declared_slots", "in_standard_order", "integer", "numbers", "read_video_file", "folder_problem", "require_folder",
+    "video_files",
 ]

@@ -16,15 +16,18 @@ from __future__ import annotations
 from tipsd.model.record import run_attrs
 from tipsd.sweep.faults import kill_point
 from tipsd.sweep.jobs import Job, is_counted
+from tipsd.sweep.sampler_view import propose, sees_setting_means
 from tipsd.sweep.samplers import suggest_gammas
 from tipsd.sweep.spec import StudySpec
 
 
-def claim(study, spec: StudySpec, job: Job, version: str):
+def claim(study, spec: StudySpec, job: Job, version: str, *, worker: int = 0):
     """Create a RUNNING trial for `job`; returns ``(trial, job)`` or ``(None, job)`` if the claim lost a race.
 
-    A new Bayesian sample asks the sampler (``study.ask``) and suggests the weights from the space;
-    the returned job then holds them.
+    A new Bayesian sample asks the sampler and suggests the weights from the space; the returned job
+    then holds them. TPE and GP are asked on the per-setting view (`tipsd.sweep.sampler_view.propose`,
+    seeded with `worker`) and the proposal is stored in one write like a grid job; random and QMC
+    samplers ask the stored study (``study.ask``).
 
     Example:
         >>> trial, job = claim(study, spec, ledger(spec, study.trials).missing[0], "0.1.0")  # doctest: +SKIP
@@ -32,7 +35,10 @@ def claim(study, spec: StudySpec, job: Job, version: str):
     import optuna
     from optuna.trial import TrialState
 
-    if job.new_sample:
+    ask_stored = job.new_sample and not sees_setting_means(spec)  # random, qmc: no history to hide
+    if job.new_sample and not ask_stored:
+        job = propose(study, spec, worker)  # a job with params from here on, stored like a grid job
+    if ask_stored:
         trial = study.ask()
         if study._storage.get_heartbeat_interval():
             study._storage.record_heartbeat(trial._trial_id)  # before the next writes (see above)

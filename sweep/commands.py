@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tipsd.model.commands import preset_option
 from tipsd.model.errors import TipsdError, UsageError
 from tipsd.model.record import DEFAULT_STORAGE
 from tipsd.sweep import version
@@ -63,7 +64,7 @@ def add_run(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help=f"Optuna storage URL (default: the file's storage, else {DEFAULT_STORAGE})")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--preset", default=None, help="training preset replacing the file's (tiny, quick, paper)")
+    p.add_argument("--preset", type=preset_option, default=None, help="training preset replacing the file's (tiny, quick, paper)")
     p.add_argument("--device", default=None, help="training device: cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument("--batch-trials", type=_batch_trials, default=1, metavar="K|auto",
                    help="train K weight settings of one seed together on one batch stream, each its own "
@@ -101,6 +102,7 @@ def add_dashboard(subparsers, name: str) -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     """Handler of ``tipsd run``: validate everything, then run the study; 1 if jobs were given up."""
+    from tipsd.sweep.progress import failures_text
     from tipsd.sweep.runner import run_study
     from tipsd.sweep.spec import load_spec
     from tipsd.sweep.storage import StorageError, resolve_url, shown
@@ -122,11 +124,17 @@ def cmd_run(args) -> int:
             raise
         raise type(err)(f"{spec.path}: storage = {shown(url)!r}: {err}") from None
     led = report.ledger
+    trained = [o for o in report.outcomes if o.state != "DUPLICATE"]  # lost claim races trained nothing
+    failed = [o for o in trained if o.state == "FAIL"]
+    every = f"; {failures_text(len(failed), failed[0].reason)}" if failed and len(failed) == len(trained) else ""
     print(f"{spec.name}: {len(led.done)}/{led.total} runs done, {len(led.exhausted)} given up, "
-          f"{len(report.outcomes)} trials this session in {report.wall_s:.0f} s ({shown(url)})")
+          f"{len(report.outcomes)} trials this session in {report.wall_s:.0f} s ({shown(url)}){every}")
     if led.exhausted:
-        raise RunError(f"{len(led.exhausted)} runs failed {spec.run['max_retries'] + 1} times and were "
-                       f"given up (first: {led.exhausted[0]}); see `tipsd status` and each trial's fail_reason, "
+        first = led.exhausted[0]
+        reason = next((f": {o.reason}" for o in failed if o.job.key == first), "")
+        runs = f"all {led.total}" if len(led.exhausted) == led.total else str(len(led.exhausted))
+        raise RunError(f"{runs} runs failed {spec.run['max_retries'] + 1} times and were given up (first: "
+                       f"{first.replace('|', ' ')}{reason}); see `tipsd status` and each trial's fail_reason, "
                        f"fix the cause, then `tipsd run {args.study} --retry-failed`")
     return 0
 
@@ -281,8 +289,12 @@ def add_report(subparsers, name: str) -> argparse.ArgumentParser:
     from tipsd.analysis.commands import add_report as add_analysis_report
 
     p = add_analysis_report(subparsers, name)
-    p.add_argument("--no-figures", action="store_true",
-                   help="leave out the paper's Fig. 1 and Fig. 2 (they need the study's kept weights)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--figures", action="store_true",
+                       help="require the paper's Fig. 1 and Fig. 2: exit code 1 (after writing the report) when "
+                            "they cannot be drawn; by default the report says why and the exit code is 0")
+    which.add_argument("--no-figures", action="store_true",
+                       help="leave out the paper's Fig. 1 and Fig. 2 (they need the study's kept weights)")
     p.set_defaults(paper_figures=_report_figures)
     return p
 

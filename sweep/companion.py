@@ -21,10 +21,10 @@ import threading
 import warnings
 from typing import Any
 
+from tipsd.analysis.runs import COMPANION_OF  # companion study attribute: the study it aggregates
 from tipsd.model.record import GAMMA_NAMES
 
 SUFFIX = ".cells"  # the companion of study NAME is NAME.cells
-COMPANION_OF = "tipsd.companion_of"  # companion study attribute: the study it aggregates
 SIGNATURE = "tipsd.cells_signature"  # companion study attribute: hash of the cells' (n, mean)
 
 

@@ -76,16 +76,21 @@ def match_cells(runs, wanted: Sequence[Mapping[str, float]], study_name: str) ->
     """
     from tipsd.analysis.tables import varying_weights
 
+    from tipsd.analysis.names import did_you_mean
+
     cells = runs[list(GAMMA_NAMES)].drop_duplicates().to_dict("records")
     out = []
     for want in wanted:
         for name in want:
             if name not in GAMMA_NAMES:
-                raise FigureError(f"--cells {name}={want[name]}: unknown weight; expected one of {', '.join(GAMMA_NAMES)}")
+                raise FigureError(f"--cells {name}={want[name]:g}: unknown weight{did_you_mean(name, GAMMA_NAMES)}")
         hits = [c for c in cells if all(float(c[n]) == float(v) for n, v in want.items())]
         text = ",".join(f"{n}={v:g}" for n, v in want.items())
         if not hits:
-            raise FigureError(f"--cells {text}: study '{study_name}' has no finished run with these weights")
+            # the cell nearest on the weights given (sum of absolute differences)
+            near = min(cells, key=lambda c: sum(abs(float(c[n]) - float(v)) for n, v in want.items()))
+            raise FigureError(f"--cells {text}: study '{study_name}' has no finished run with these weights; "
+                              f"did you mean {','.join(f'{n}={float(near[n]):g}' for n in want)}?")
         if len(hits) > 1:
             vary = [n for n in varying_weights(runs) if n not in want]
             raise FigureError(f"--cells {text}: matches {len(hits)} cells of study '{study_name}'; add "
@@ -126,7 +131,10 @@ def cell_settings(storage: str, study_name: str, cells: Sequence[Mapping[str, fl
             gone = [f"trial {n} ({a})" for n, a in ids if not artifact_exists(store, a)]
             why = (f"its weights file is missing from {folder}: {', '.join(gone)} (deleted? rerun the cell "
                    "with a new study, or draw a tipsd train run with --checkpoint)") if gone else (
-                   "no run of it kept its weights ([run] keep_weights = 'none', or trained before tipsd kept them)")
+                   "no run of it kept its weights ([run] keep_weights = 'none', or trained before tipsd kept "
+                   "them); to draw it, run the study again under a new name with [run] keep_weights = "
+                   "'best-per-cell', or train the cell with tipsd train --checkpoint-dir DIR and draw it "
+                   "with --checkpoint DIR")
             raise FigureError(f"cell {label} of study '{study_name}': {why}")
         net, cfg = _load_artifact(store, kept[key].user_attrs[WEIGHTS_ARTIFACT], folder)
         settings.append(Setting(f"{label} (seed {kept[key].user_attrs.get('seed', '?')})", net, cfg))
@@ -149,10 +157,19 @@ def _load_artifact(store, artifact_id: str, folder: Path):
 
 def checkpoint_settings(folders: Sequence[str | Path]) -> list[Setting]:
     """The networks of `tipsd train --checkpoint-dir` folders, labelled by folder and loss weights."""
+    from tipsd.model.checkpoint import CHECKPOINT_FILE
     from tipsd.model.weights import load_checkpoint_network
 
     out = []
     for folder in folders:
+        # say what is wrong with the path itself before the file inside it (kept weights are not involved)
+        if not Path(folder).is_dir():
+            what = "is a file, not a folder" if Path(folder).exists() else "does not exist"
+            raise FigureError(f"--checkpoint {folder}: the path {what}; give the folder of "
+                              "tipsd train --checkpoint-dir DIR")
+        if not (Path(folder) / CHECKPOINT_FILE).is_file():
+            raise FigureError(f"--checkpoint {folder}: the folder holds no {CHECKPOINT_FILE}; give the folder of "
+                              "tipsd train --checkpoint-dir DIR (written at the end of each epoch)")
         net, cfg = load_checkpoint_network(folder)
         gammas = {g: getattr(cfg, g) for g in GAMMA_NAMES}
         out.append(Setting(f"{Path(folder).name}: {cell_label(gammas, GAMMA_NAMES)}", net, cfg))
@@ -160,13 +177,16 @@ def checkpoint_settings(folders: Sequence[str | Path]) -> list[Setting]:
 
 
 def _same_data(settings: Sequence[Setting]) -> None:
+    from tipsd.analysis.names import user_text
+
     keys = ("data", "input_height", "input_width", "delta", "heatmap_stride", "box_enlarge", "max_val_samples")
     ref = settings[0].config
     for s in settings[1:]:
         diff = [k for k in keys if getattr(s.config, k) != getattr(ref, k)]
         if diff:
             raise FigureError(f"{s.label} and {settings[0].label} were trained on different data or crops "
-                              f"({diff[0]}: {getattr(s.config, diff[0])!r} vs {getattr(ref, diff[0])!r}); "
+                              f"({diff[0]}: {user_text(getattr(s.config, diff[0]))} vs "
+                              f"{user_text(getattr(ref, diff[0]))}); "
                               "a figure compares the same clips")
 
 
@@ -209,7 +229,7 @@ def report_figures(storage: str, study_name: str, out_dir: Path, artifact_dir: s
     try:
         settings = cell_settings(storage, study_name, None, artifact_dir, notes)
     except (TipsdError, OSError) as err:  # the report goes on without them, and says why
-        return [], [f"the paper's figures are not drawn: {err}"]
+        return [], [f"Fig. 1 and Fig. 2 are not drawn: {err}"]
     names = " and ".join(s.label for s in settings)
     interim = save_figure(draw_interim(panels=interim_panels(settings)), Path(out_dir) / "fig1_interim.png")
     results = save_figure(draw_results(panels=results_panels(settings)), Path(out_dir) / "fig2_results.png")

@@ -12,8 +12,13 @@ now), so the same check fails it ``grace_s`` later, on any worker and after any 
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+
+# Trial attribute: why the heartbeat check failed the trial (not `fail_reason`: such a trial was lost,
+# not failed by its training, and does not count against max_retries; tipsd.sweep.jobs).
+LOST_REASON = "lost_reason"
 
 
 class Heartbeat:
@@ -104,7 +109,8 @@ def fail_stale(study, storage) -> None:
     Example:
         >>> fail_stale(study, storage)  # doctest: +SKIP
     """
-    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
 
     interval = storage.get_heartbeat_interval()
     if not interval:
@@ -117,7 +123,23 @@ def fail_stale(study, storage) -> None:
         if retry is not None else (lambda: orphan_trial_ids(storage, study._study_id))
     for trial_id in find():
         storage.record_heartbeat(trial_id)
-    optuna.storages.fail_stale_trials(study)
+    # Optuna's fail_stale_trials, plus the reason: the attribute goes first (a finished trial takes
+    # no more attributes), and a trial another worker failed meanwhile is left as it is.
+    grace = storage.grace_period or 2 * interval
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        with contextlib.suppress(UpdateFinishedTrialError):
+            storage.set_trial_user_attr(trial_id, LOST_REASON, lost_reason(grace))
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
 
-__all__ = ["Heartbeat", "fail_stale", "orphan_trial_ids", "silent_running"]
+def lost_reason(grace_s: float) -> str:
+    """What is known of a trial failed by the heartbeat check: its worker stopped beating, not why.
+
+    Example:
+        >>> lost_reason(30)
+        'worker died (no heartbeat for over 30 s; killed or crashed)'
+    """
+    return f"worker died (no heartbeat for over {grace_s:g} s; killed or crashed)"
+
+
+__all__ = ["LOST_REASON", "Heartbeat", "fail_stale", "lost_reason", "orphan_trial_ids", "silent_running"]

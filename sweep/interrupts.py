@@ -18,11 +18,13 @@ receives SIGTERM when its parent dies (Linux), so no worker outlives its run.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+import time
 from typing import Iterator
 
-_state: dict = {"requested": "", "interruptible": False, "parent_reason": None}
+_state: dict = {"requested": "", "interruptible": False, "parent_reason": None, "parent_pid": None}
 
 
 def stop_requested() -> str:
@@ -106,12 +108,14 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
-def child_setup(parent_reason=None) -> None:
+def child_setup(parent_reason=None, parent_pid: int | None = None) -> None:
     """In a worker process: ignore SIGINT (the parent forwards a stop as SIGTERM, and the number of
     the signal it got in `parent_reason`, a shared ``multiprocessing.Value``), and get SIGTERM when
-    the parent dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the parent's exit is enough)."""
+    the parent dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the parent's exit is enough). `parent_pid`
+    lets `parent_died` tell that SIGTERM from one the parent forwarded."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _state["parent_reason"] = parent_reason
+    _state["parent_pid"] = parent_pid
     try:
         import ctypes
 
@@ -119,6 +123,22 @@ def child_setup(parent_reason=None) -> None:
         libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux
         pass
+
+
+def parent_died(wait_s: float = 0.0) -> bool:
+    """In a worker process: whether the `tipsd run` process that started it is gone (this process was
+    re-parented), e.g. killed with SIGKILL, which no one can catch: the SIGTERM the worker then gets
+    comes from the kernel (``PR_SET_PDEATHSIG``), not from a scheduler or a user. Waits up to
+    `wait_s` seconds for the re-parenting, unless the parent forwarded a stop (it was alive)."""
+    pid, forwarded = _state["parent_pid"], _state["parent_reason"]
+    if pid is None or (forwarded is not None and forwarded.value):
+        return False
+    deadline = time.monotonic() + wait_s
+    while os.getppid() == pid:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @contextlib.contextmanager

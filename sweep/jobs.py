@@ -72,7 +72,10 @@ class Ledger:
     """What a study's trials say about its jobs.
 
     Attributes:
-        total: jobs the study aims for (cells × seeds; budget × seeds for Bayesian studies).
+        total: jobs the study aims for (cells × seeds; budget × seeds for Bayesian studies). A racing
+            study's current plan instead (`race_plan`): the settled runs, the runs the race needs
+            now (missing or running), and ``min`` seeds for each setting a Bayesian study has still
+            to propose; it grows as rounds are decided, up to cells × ``max``.
         done: job key -> number of the trial that settled it.
         completed: the done job keys whose trial is COMPLETE (not pruned or diverged).
         running: job key -> numbers of its RUNNING trials.
@@ -86,6 +89,8 @@ class Ledger:
             (pruned, diverged, retries exhausted). What a race is decided from.
         race: a racing grid study's `RaceState` (None otherwise).
         settings_race: a racing Bayesian study's cell -> `SettingState` of each proposed setting.
+        first_trials: cell -> its first counted trial (a Bayesian study's proposal: its params and
+            distributions are what the sampler suggested).
     """
 
     total: int
@@ -100,6 +105,7 @@ class Ledger:
     values: dict[str, tuple[str, int, float]] = field(default_factory=dict)
     race: RaceState | None = None
     settings_race: dict[str, SettingState] = field(default_factory=dict)
+    first_trials: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settled(self) -> int:
@@ -166,6 +172,7 @@ def ledger(spec: StudySpec, trials: list, retry_from: int = 0) -> Ledger:
             led.failures[key] = led.failures.get(key, 0) + 1
             if led.failures[key] > max_retries:  # given up: settled without a value
                 led.values.setdefault(key, (cell, int(t.user_attrs.get("seed", -1)), math.nan))
+    led.first_trials = first_of_cell
     for key in list(led.running):
         if key in led.done:  # a late duplicate still running; the job itself is done
             del led.running[key]
@@ -190,7 +197,23 @@ def ledger(spec: StudySpec, trials: list, retry_from: int = 0) -> Ledger:
         led.missing.append(job)
     if not spec.is_grid and led.cells_sampled < spec.budget and not any(j.new_sample for j in led.missing):
         led.missing.append(Job(gammas={}, seed=spec.seeds[0], new_sample=True))
+    if spec.racing is not None:
+        led.total = race_plan(spec, led)
     return led
+
+
+def race_plan(spec: StudySpec, led: Ledger) -> int:
+    """A racing study's runs as its race plans them now: settled + needed now (missing or running)
+    + ``min_seeds`` per setting a Bayesian study has not proposed yet. For a grid study this is the
+    race's ``runs_planned`` (every settled run is one the race asked for).
+
+    Example:
+        >>> race_plan(spec, ledger(spec, []))  # a 4-cell grid racing from 3 seeds  # doctest: +SKIP
+        12
+    """
+    needed = sum(not j.new_sample for j in led.missing) + len(led.running)
+    unproposed = 0 if spec.is_grid else max(spec.budget - led.cells_sampled, 0) * spec.racing.min_seeds
+    return led.settled + needed + unproposed
 
 
 def _grid_jobs(spec: StudySpec) -> list[Job]:

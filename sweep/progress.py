@@ -43,7 +43,8 @@ class Progress:
 
     The ETA comes from training runs only: the median of `run_seconds` over the runs finished so
     far, times the rounds left (jobs left / workers). tqdm's own rate would count the first runs'
-    data generation and crop-cache build as if every run paid them.
+    data generation and crop-cache build as if every run paid them. While every trial of this
+    session has failed, there is no ETA: the text says how many failed and the first reason.
 
     Example:
         >>> bar = Progress("table1", total=32, initial=5); bar.set(6); bar.close()  # doctest: +SKIP
@@ -57,6 +58,7 @@ class Progress:
         self._file, self._out = file or sys.stderr, out
         self._n = min(initial, total)
         self._seconds: list[float] = []
+        self._failed, self._first_reason = 0, ""  # this session's FAIL trials (none finished otherwise)
         self._lock = threading.Lock()
         self._enabled = enabled
         self._tty = enabled and _is_terminal(self._file)
@@ -66,24 +68,38 @@ class Progress:
         self._bar.set_postfix_str(self.eta(), refresh=False)
 
     def eta(self) -> str:
-        """``"ETA 12 min"`` from the training runs finished so far (``"ETA after the first run"`` before)."""
+        """``"ETA 12 min"`` from the training runs finished so far (``"ETA after the first run"`` before);
+        while every trial of this session has failed, ``"no ETA: all 3 trials so far failed (first: REASON)"``,
+        and ``"done; all 8 trials failed (first: REASON)"`` at the end."""
         left = self._total - self._n
+        all_failed = self._failed and not self._seconds
         if left <= 0:
-            return "done"
+            return f"done; {failures_text(self._failed, self._first_reason)}" if all_failed else "done"
+        if all_failed:
+            return f"no ETA: {failures_text(self._failed, self._first_reason, so_far=True)}"
         if not self._seconds:
             return "ETA after the first run"
         seconds = statistics.median(self._seconds) * math.ceil(left / self._workers)
         return f"ETA {_duration(seconds)}"
 
     def finished(self, outcome: Outcome) -> None:
-        """Count `outcome`'s run time (without its data set-up) into the ETA."""
-        if outcome.state in ("COMPLETE", "PRUNED") and outcome.total_s > 0:
-            with self._lock:
-                self._seconds.append(run_seconds(outcome))
-
-    def set(self, settled: int) -> None:
-        """Move to `settled` jobs (never backwards)."""
+        """Count `outcome`'s run time (without its data set-up) into the ETA, or its failure."""
         with self._lock:
+            if outcome.state in ("COMPLETE", "PRUNED") and outcome.total_s > 0:
+                self._seconds.append(run_seconds(outcome))
+            elif outcome.state == "FAIL":
+                self._failed += 1
+                self._first_reason = self._first_reason or outcome.reason
+
+    def set(self, settled: int, total: int | None = None) -> None:
+        """Move to `settled` jobs (never backwards), out of `total` when given (a racing study's plan
+        grows as its rounds are decided)."""
+        with self._lock:
+            if total is not None and total != self._total:
+                self._total = self._bar.total = max(total, self._n)
+                if settled <= self._n and self._tty:
+                    self._bar.set_postfix_str(self.eta(), refresh=False)
+                    self._bar.refresh()
             settled = min(settled, self._total)
             if settled <= self._n:
                 return
@@ -109,6 +125,12 @@ class Progress:
         self._bar.close()
 
 
+def failures_text(n: int, first_reason: str, so_far: bool = False) -> str:
+    """``"all 8 trials failed (first: REASON)"``: what a session whose every trial failed says instead of
+    an ETA or a count of runs done (`Progress.eta`, the `tipsd run` summary)."""
+    return f"all {n} trials {'so far ' if so_far else ''}failed (first: {first_reason or 'no reason recorded'})"
+
+
 def run_seconds(outcome: Outcome) -> float:
     """A run's seconds from claim to tell, less what its training function spent outside the epochs
     (data generation and the crop cache on first use): what every further run will take."""
@@ -131,10 +153,10 @@ def _duration(seconds: float) -> str:
 
 
 class Poller:
-    """Polls `count()` every `interval` seconds in a thread and moves `bar` (for worker processes,
-    which cannot share the parent's bar)."""
+    """Polls `count()` (``(settled, total)``) every `interval` seconds in a thread and moves `bar`
+    (for worker processes, which cannot share the parent's bar)."""
 
-    def __init__(self, bar: Progress, count: Callable[[], int], interval: float = 2.0):
+    def __init__(self, bar: Progress, count: Callable[[], tuple[int, int]], interval: float = 2.0):
         self._bar, self._count, self._interval = bar, count, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="tipsd-progress")
@@ -142,7 +164,7 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._bar.set(self._count())
+                self._bar.set(*self._count())
             except Exception:  # progress is cosmetic; a failed read must not stop the sweep
                 pass
 

@@ -12,16 +12,26 @@ def make_sampler(spec: StudySpec, worker: int = 0):
         >>> type(make_sampler(load_spec("studies/bayes.toml"))).__name__  # doctest: +SKIP
         'TPESampler'
     """
-    import optuna.samplers as s
-
     # Local workers seeded alike would propose the same settings and collide on every claim;
     # worker i uses sampler_seed + i (worker 0, and so a one-worker run, keeps the spec's seed).
     seed = None if spec.sampler_seed is None else spec.sampler_seed + worker
-    if spec.sampler == "tpe":
+    return sampler_named(spec.sampler, seed)
+
+
+def sampler_named(name: str, seed: int | None):
+    """The Optuna sampler for a spec's ``sampler`` name (tpe, gp, qmc; anything else: random), seeded.
+
+    Example:
+        >>> type(sampler_named("gp", 0)).__name__  # doctest: +SKIP
+        'GPSampler'
+    """
+    import optuna.samplers as s
+
+    if name == "tpe":
         return s.TPESampler(seed=seed)
-    if spec.sampler == "gp":
+    if name == "gp":
         return s.GPSampler(seed=seed)
-    if spec.sampler == "qmc":
+    if name == "qmc":
         return s.QMCSampler(seed=seed, warn_independent_sampling=False)
     return s.RandomSampler(seed=seed)
 
@@ -52,4 +62,4 @@ def suggest_gammas(trial, spec: StudySpec) -> dict[str, float]:
     return spec.full_gammas(searched)
 
 
-__all__ = ["make_sampler", "study_sampler", "suggest_gammas"]
+__all__ = ["make_sampler", "sampler_named", "study_sampler", "suggest_gammas"]

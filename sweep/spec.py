@@ -31,6 +31,7 @@ from typing import Any
 
 from tipsd.model.config import PRESETS, config_keys, make_config
 from tipsd.model.errors import ConfigError, TipsdError
+from tipsd.model.posetrack18 import folder_problem
 from tipsd.model.record import GAMMA_NAMES, METRIC_NAMES
 from tipsd.sweep.pruners import PRUNERS, build_pruner
 from tipsd.analysis.racing import RacingSettings
@@ -343,9 +344,12 @@ def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
         if key not in valid:
             raise fail(f"train.overrides.{key}", overrides[key], "unknown config key" + _hint(key, valid))
     data = overrides.get("data")
-    if isinstance(data, str) and not data.startswith("synth:") and not Path(data).expanduser().is_dir():
+    if isinstance(data, str) and not data.startswith("synth:"):
         # Caught here, not in the first trial, where it would fail every run max_retries times.
-        raise fail("train.overrides.data", data, "no such dataset folder (or use 'synth:<preset>')")
+        why = folder_problem(data, "dataset")
+        if why is not None:
+            raise fail("train.overrides.data", data, why if why != "does not exist"
+                       else "no such dataset folder (or use 'synth:<preset>')")
     pruner = _parse_pruner(raw.get("pruner", {"type": "none"}), fail)
     run = dict(RUN_DEFAULTS)
     run_raw = raw.get("run", {})

@@ -54,7 +54,7 @@ def study_status(storage) -> list[StudyStatus]:
     from optuna.trial import TrialState
 
     from tipsd.sweep.companion import is_companion
-    from tipsd.sweep.heartbeat import silent_running
+    from tipsd.sweep.heartbeat import LOST_REASON, silent_running
     from tipsd.sweep.jobs import ledger, retry_from
     from tipsd.sweep.spec import SpecError, parse_spec
 
@@ -71,7 +71,10 @@ def study_status(storage) -> list[StudyStatus]:
             if "duplicate_of" in t.user_attrs:
                 st.duplicates += 1
             elif t.state == TrialState.FAIL:
-                reason = t.user_attrs.get("fail_reason", "worker stopped (no heartbeat)")
+                # A trial the heartbeat check failed says so itself (lost_reason); one failed by an
+                # older tipsd or by Optuna alone says only what is known.
+                reason = t.user_attrs.get("fail_reason") or t.user_attrs.get(LOST_REASON) or \
+                    "worker died (no heartbeat; killed or crashed)"
                 st.fail_reasons[reason] = st.fail_reasons.get(reason, 0) + 1
         raw = study.user_attrs.get("tipsd.spec")
         if raw:

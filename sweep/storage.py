@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from tipsd.analysis.readonly import root_reason as reason_of
+from tipsd.analysis.readonly import root_reason as reason_of, unusable_sqlite
 from tipsd.model.errors import TipsdError
 from tipsd.model.record import DEFAULT_STORAGE, masked_url, sqlite_path, url_password
 from tipsd.sweep.pruners import build_pruner
@@ -151,8 +151,7 @@ def _check_and_enable_wal(db: Path, url: str) -> None:
             if db.exists() and db.stat().st_size > 0:
                 problems = [r[0] for r in con.execute("PRAGMA quick_check(3)").fetchall()]
                 if problems != ["ok"]:
-                    raise StorageError(f"storage {shown(url)!r} is damaged (SQLite quick_check: "
-                                       f"{'; '.join(problems)[:200]}); restore it from a copy")
+                    raise StorageError(unusable_sqlite(db, f"damaged, SQLite quick_check: {'; '.join(problems)[:200]}"))
             if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 con.execute("PRAGMA journal_mode=WAL")
         finally:
@@ -160,8 +159,7 @@ def _check_and_enable_wal(db: Path, url: str) -> None:
     except sqlite3.OperationalError as err:
         raise StorageError(f"storage {shown(url)!r} is unreachable: {err}") from None
     except sqlite3.DatabaseError as err:  # the file's content, not access to it
-        what = "is not a SQLite database" if "not a database" in str(err) else "is damaged"
-        raise StorageError(f"storage {shown(url)!r} {what} ({err}); restore it from a copy") from None
+        raise StorageError(unusable_sqlite(db, str(err))) from None
 
 
 # ---- retrying storage: ride out outages for [run] storage_retry_s ----------------------------------

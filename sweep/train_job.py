@@ -203,9 +203,21 @@ def _keep_weights(study, trial, spec: StudySpec, job: Job, value: float, result,
             trial.set_user_attr("weights_error", one_line(f"{type(err).__name__}: {err}"))
 
 
+# The fail_reason of a worker's trial when the `tipsd run` process that started it died: the kernel's
+# SIGTERM (PR_SET_PDEATHSIG) says nothing about how it died (kill -9, out of memory, a crash).
+PARENT_DIED = "the `tipsd run` process of this worker died (killed or crashed); worker stopped"
+# Seconds a worker stopped by SIGTERM waits to see its parent gone: the kernel sends that SIGTERM
+# when the parent's spawning thread exits, which can come before its last thread does (measured:
+# one of two workers still saw its parent's pid when the parent was killed with kill -9).
+PARENT_DEATH_WAIT_S = 1.0
+
+
 def interrupt_reason() -> str:
-    """The ``fail_reason`` of an interrupted trial: what stopped it."""
+    """The ``fail_reason`` of an interrupted trial: what stopped it, as far as it is known (the
+    signal's name only when this process or its parent received it)."""
     name = interrupts.stop_requested()
+    if interrupts.parent_died(wait_s=PARENT_DEATH_WAIT_S if name == "SIGTERM" else 0.0):
+        return PARENT_DIED
     return f"stopped by {name} (scheduler or kill)" if name == "SIGTERM" else "interrupted by the user"
 
 

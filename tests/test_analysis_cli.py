@@ -122,8 +122,21 @@ def test_importance_command(table1_url, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["table", "tabel1"], "tipsd table: error: study 'tabel1' not found in {url}; studies there: empty, table1\n"),
     (["table", "table1", "--where", "gamma_x=1"],
-     "tipsd table: error: weight 'gamma_x' is not in the study; expected one of: gamma_info, gamma_s, gamma_com, "
-     "gamma_var, gamma_red\n"),
+     "tipsd table: error: argument --where: 'gamma_x' is not a loss weight; did you mean gamma_s? "
+     "(see 'tipsd table --help')\n"),
+    (["table", "table1", "--where", "xyz=1"],
+     "tipsd table: error: argument --where: 'xyz' is not a loss weight; expected one of: gamma_info, gamma_s, "
+     "gamma_com, gamma_var, gamma_red (see 'tipsd table --help')\n"),
+    (["heatmap", "table1", "-o", "h.png", "--rows", "gama_info"],
+     "tipsd heatmap: error: argument --rows: 'gama_info' is not a loss weight; did you mean gamma_info? "
+     "(see 'tipsd heatmap --help')\n"),
+    (["table", "table1", "--joints", "gamma_info=1,gamma_s=0.2"],
+     "tipsd table: error: no run has gamma_s=0.2; did you mean gamma_s=0.1? (its values: 0, 0.1, 1, 5)\n"),
+    (["importance", "table1", "--metric", "Totl"], "tipsd importance: error: metric 'Totl' not in the study; "
+                                                   "did you mean Total?\n"),
+    (["table", "table1", "--metric", "zzz"],
+     "tipsd table: error: metric 'zzz' not in the study; expected one of: value, Ankle, Elbow, Head, Hip, Knee, "
+     "Shoulder, Total, Wrist, oks_ap, L_com, L_loc, L_red, L_s, L_var, total\n"),
     (["heatmap", "empty", "-o", "h.png"],
      "tipsd heatmap: error: study 'empty' has no finished (COMPLETE) run; it holds 1 FAIL\n"),
     (["table", "table1", "-o", "/nonexistent-dir/t.md"],
@@ -139,3 +152,24 @@ def test_bad_input_is_one_line_and_exit_code_2(table1_url, capsys, argv, message
     assert main(argv[:2] + ["--storage", table1_url] + argv[2:] if argv[0] != "paper" else argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message.format(url=table1_url)) and err.count("\n") == 1
+
+
+def test_a_companion_study_of_cell_means_is_refused_naming_its_study(tmp_path, capsys):
+    """NAME.cells (`tipsd.sweep.companion`) holds one seed mean per cell: every analysis command refuses
+    it in one line that names NAME, instead of showing its means as single-seed runs."""
+    from tipsd.sweep.companion import sync_companion
+
+    url = f"sqlite:///{tmp_path}/c.db"
+    study = make_study(url, "t", grid_runs({"gamma_s": [0, 1]}, [0, 1], lambda g, s: 80 + g["gamma_s"] + s))
+    assert sync_companion(url, study)
+    for argv in (["table"], ["compare", "--paper", "table1"], ["heatmap", "-o", str(tmp_path / "h.png")],
+                 ["report", "-o", str(tmp_path / "rep")], ["export"], ["importance"],
+                 ["viz", "results", "-o", str(tmp_path / "f.png")]):
+        cmd = argv[:2] if argv[0] == "viz" else argv[:1]
+        assert main([*cmd, "t.cells", "--storage", url, *argv[len(cmd):]]) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.endswith(
+            "error: study 't.cells' is the dashboard's companion of study 't' (one trial per cell holding the "
+            "seed mean), not runs to analyse; use study 't' instead, e.g. tipsd table t\n"), argv
+        assert captured.err.count("\n") == 1
+    assert not (tmp_path / "h.png").exists() and not (tmp_path / "rep").exists()

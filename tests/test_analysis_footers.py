@@ -89,6 +89,17 @@ def test_study_plan_reads_grid_seeds_and_racing_ranges():
     assert study_plan({}) == Plan()
 
 
+def test_progress_line_of_a_race_counts_its_plan_not_cells_times_max():
+    plan = Plan(grid={"gamma_s": [0.0, 1.0]}, searched=["gamma_s"], seeds=4, total=8)
+    race = pd.DataFrame({"gamma_s": [0.0, 1.0], "race_status": ["racing", "separated"], "race_n": [3, 2]})
+    runs = pd.DataFrame({"gamma_s": [0.0, 0.0, 1.0, 1.0], "seed": [0, 1, 0, 1]})
+    assert progress_line(plan, runs, race=race) == ("Partial study: 4 of 5 runs done (the race's plan now; 8 in the "
+                                                    "full 4-seed grid); seeds per cell: 2 (2 cells).")
+    more = pd.concat([runs, pd.DataFrame({"gamma_s": [0.0], "seed": [2]})])
+    assert progress_line(plan, more, race=race) == ""  # the race is done at 5 of the full grid's 8
+    assert progress_line(plan, more).startswith("Partial study: 5 of 8 runs done;")  # without the race
+
+
 def test_progress_line_counts_cells_without_runs():
     plan = Plan(grid={"gamma_s": [0.0, 1.0, 5.0]}, searched=["gamma_s"], seeds=2, total=6)
     runs = pd.DataFrame({"gamma_s": [0.0, 0.0, 1.0], "seed": [0, 1, 0]})

@@ -99,7 +99,7 @@ def test_metric_names_map_to_columns():
     assert metric_column(frame, None) == "value"
     assert metric_column(frame, "Total") == "metric.Total"
     assert metric_column(frame, "L_com") == "loss.L_com"
-    with pytest.raises(AnalysisError, match=r"^metric 'Nope' not in the study; expected one of: value, metric.Total, loss.L_com$"):
+    with pytest.raises(AnalysisError, match=r"^metric 'Nope' not in the study; expected one of: value, Total, L_com$"):
         metric_column(frame, "Nope")
 
 

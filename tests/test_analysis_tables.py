@@ -96,9 +96,9 @@ def test_blocks_layout_and_errors():
         build_table(runs, rows="gamma_var", cols="gamma_com", blocks="gamma_info")
     pinned = build_table(runs, rows="gamma_var", cols="gamma_com", where={"gamma_red": 1.0})
     assert pinned.mean[0].tolist() == [[81.0, 85.0], [83.0, 87.0]] and pinned.fixed["gamma_red"] == 1.0
-    with pytest.raises(AnalysisError, match=r"^weight 'gamma_foo' is not in the study; expected one of: gamma_info"):
+    with pytest.raises(AnalysisError, match=r"^weight 'gamma_foo' is not in the study; did you mean gamma_info\?$"):
         build_table(runs, rows="gamma_foo")
-    with pytest.raises(AnalysisError, match=r"^no run has gamma_red=5; its values are: 0, 1$"):
+    with pytest.raises(AnalysisError, match=r"^no run has gamma_red=5; did you mean gamma_red=1\? \(its values: 0, 1\)$"):
         build_table(runs, where={"gamma_red": 5})
 
 

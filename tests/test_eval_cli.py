@@ -105,7 +105,7 @@ def test_cli_missing_prediction_file_is_one_line_error(folders, capsys):
 def test_cli_missing_dir(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "nope"), str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"tipsd eval: error: {tmp_path / 'nope'}: no such folder\n"
+    assert err == f"tipsd eval: error: folder {tmp_path / 'nope'} does not exist\n"
 
 
 def test_cli_corrupt_json_names_file(folders, capsys):

@@ -83,7 +83,7 @@ def test_viz_usage_errors_are_one_line(tmp_path, capsys):
         (["viz", "results", "s", "--checkpoint", "d", "-o", "f.png"], "--checkpoint draws tipsd train runs"),
         (["viz", "interim", "s", "-o", "f.svg"], "name a .png or .pdf file"),
         (["viz", "interim", "s", "--clips", "0", "-o", "f.png"], "'0' is not an integer >= 1"),
-        (["viz", "interim", "--checkpoint", str(tmp_path), "-o", "f.png"], "checkpoint is missing"),
+        (["viz", "interim", "--checkpoint", str(tmp_path), "-o", "f.png"], "the folder holds no checkpoint.pt"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv
@@ -94,8 +94,9 @@ def test_viz_usage_errors_are_one_line(tmp_path, capsys):
 def test_unknown_or_ambiguous_cells_are_named(tmp_path, capsys):
     _, _, url = _run(tmp_path, "best-per-cell")
     for cells, words in ((["--cells", "gamma_info=0"], "matches 2 cells of study 'k'; add gamma_s"),
-                         (["--cells", "gamma_info=3,gamma_s=0.1"], "has no finished run with these weights"),
-                         (["--cells", "gamma_x=1"], "unknown weight")):
+                         (["--cells", "gamma_info=3,gamma_s=0.1"], "has no finished run with these weights; "
+                          "did you mean gamma_info=1,gamma_s=0.1?"),
+                         (["--cells", "gama_s=1"], "argument --cells: 'gama_s' is not a loss weight; did you mean gamma_s?")):
         assert main(["viz", "results", "k", "--storage", url, *cells, "-o", str(tmp_path / "f.png")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
@@ -112,3 +113,55 @@ def test_report_without_kept_weights_says_why_and_draws_no_figure(tmp_path, caps
     attrs = study._storage.get_study_system_attrs(study._study_id)
     names = [json.loads(v)["filename"] for k, v in attrs.items() if k.startswith("artifacts:")]
     assert "fig1_interim.png" not in names
+
+
+def test_report_after_the_kept_weights_were_deleted_removes_stale_figures_and_says_why(tmp_path, capsys):
+    """A report drew Fig. 1/2; the weights are deleted; the next report names the missing file in the
+    report and in one stderr line, deletes the old figure files, and exits 1 only under --figures."""
+    import shutil
+
+    _, folder, url = _run(tmp_path, "best-per-cell")
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    for name in ("fig1_interim.png", "fig1_interim.pdf", "fig2_results.png", "fig2_results.pdf"):
+        (rep / name).write_bytes(b"an earlier report's figure")  # as a report with weights leaves them
+    shutil.rmtree(folder)
+    argv = ["report", "k", "--storage", url, "-o", str(rep), "--no-upload"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(p.name for p in rep.iterdir()) == ["heatmap.pdf", "heatmap.png", "main_effects.png",
+                                                    "report.html", "report.md"]
+    assert err[1] == (f"removed fig1_interim.png, fig1_interim.pdf, fig2_results.png, fig2_results.pdf of an "
+                      f"earlier report from {rep} (this report did not draw them)")
+    note = [line for line in err if line.startswith("tipsd report: note: Fig. 1 and Fig. 2 are not drawn: cell ")]
+    assert len(note) == 1 and f"its weights file is missing from {folder}: trial " in note[0]
+    assert note[0].endswith("(the report says so; --no-figures silences this)")
+    text = (rep / "report.md").read_text()
+    assert "Note: Fig. 1 and Fig. 2 are not drawn: cell " in text and f"missing from {folder}" in text
+    # asked for by name: the same report, exit code 1, the reason as an error line
+    assert main(argv + ["--figures"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("tipsd report: error: Fig. 1 and Fig. 2 are not drawn: cell ")
+    assert (rep / "report.md").exists()
+    assert main(argv + ["--figures", "--no-figures"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_viz_checkpoint_path_that_does_not_exist_is_named(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["viz", "interim", "--checkpoint", str(missing), "-o", str(tmp_path / "f.png")]) == 2
+    assert capsys.readouterr().err == (f"tipsd viz: error: --checkpoint {missing}: the path does not exist; give "
+                                       "the folder of tipsd train --checkpoint-dir DIR\n")
+    assert main(["viz", "interim", "--checkpoint", str(tmp_path), "-o", str(tmp_path / "f.png")]) == 2
+    assert capsys.readouterr().err == (f"tipsd viz: error: --checkpoint {tmp_path}: the folder holds no "
+                                       "checkpoint.pt; give the folder of tipsd train --checkpoint-dir DIR "
+                                       "(written at the end of each epoch)\n")
+
+
+def test_viz_on_a_study_that_kept_no_weights_says_what_to_do(tmp_path, capsys):
+    _, _, url = _run(tmp_path, "none")
+    assert main(["viz", "results", "k", "--storage", url, "-o", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "no run of it kept its weights ([run] keep_weights = 'none'" in err[0]
+    assert err[0].endswith("with [run] keep_weights = 'best-per-cell', or train the cell with tipsd train "
+                           "--checkpoint-dir DIR and draw it with --checkpoint DIR")

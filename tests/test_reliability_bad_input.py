@@ -130,6 +130,12 @@ def damage_pages(d: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def zero_first_page(d: Path) -> None:
+    """Zero the database file's first 4096 bytes (its header and schema page), as `dd conv=notrunc` does."""
+    with open(d / "s.db", "r+b") as fh:
+        fh.write(bytes(4096))
+
+
 def busy_port() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -162,6 +168,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "study_dataset_corrupt": (lambda d: _then(lambda d: first_annotation_file(d).write_text("{not json"), d, run(
         d, good().replace('preset = "tiny"', f'preset = "tiny"\noverrides = {{data = "{d / "data"}"}}'))),
         2, "annotation files could not be used"),
+    # The pre-run check looks up every listed image (no decode: `tipsd data check` does that).
+    "study_dataset_image_missing": (lambda d: _then(lambda d: first_image(d).unlink(), d, run(
+        d, good().replace('preset = "tiny"', f'preset = "tiny"\noverrides = {{data = "{d / "data"}"}}'))),
+        2, "is missing (file_name of image"),
     "study_device_cuda_without_gpu": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {device = "cuda"}')), 2, "CUDA is not available"),
     "study_device_tpu": (lambda d: run(d, good().replace('preset = "tiny"', 'preset = "tiny"\noverrides = {device = "tpu"}')), 2, "device: 'tpu'"),
     "study_grid_of_a_million": (lambda d: run(d, grid_of(1000)), 2, "above the limit of 100000"),
@@ -190,7 +200,8 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "cli_run_missing_study": (lambda d: ["run", str(d / "nope.toml"), "--storage", url(d)], 2, "cannot read study file"),
     "cli_run_workers_zero": (lambda d: run(d, good(), "--workers", "0"), 2, "--workers 0"),
     "cli_run_workers_text": (lambda d: run(d, good(), "--workers", "two"), 2, "--workers"),
-    "cli_run_unknown_preset": (lambda d: run(d, good(), "--preset", "huge"), 2, "train.preset = 'huge': unknown preset"),
+    # The option is blamed, not the study file (fresh-user check, 2026-12-07).
+    "cli_run_unknown_preset": (lambda d: run(d, good(), "--preset", "huge"), 2, "tipsd run: error: argument --preset: 'huge' is not a preset; known presets: tiny, quick, paper"),
     "cli_run_device_tpu": (lambda d: run(d, good(), "--device", "tpu"), 2, "'tpu'"),
     "cli_run_device_cuda_without_gpu": (lambda d: run(d, good(), "--device", "cuda"), 2, "CUDA is not available"),
     "cli_run_device_cuda_7": (lambda d: run(d, good(), "--device", "cuda:7"), 2, "cuda:7"),
@@ -207,7 +218,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "cli_table_cols_not_varied": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_info", "--cols", "gamma_red"], 2, "does not vary gamma_red"),
     "cli_heatmap_blocks_not_varied": (lambda d: ["heatmap", "g", "--storage", url(d), "--blocks", "gamma_com", "-o", str(d / "h.png")], 2, "does not vary gamma_com"),
     "cli_table_same_axis_twice": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_s", "--cols", "gamma_s"], 2, "different weights"),
-    "cli_table_unknown_weight": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_x"], 2, "invalid choice"),
+    "cli_table_unknown_weight": (lambda d: ["table", "g", "--storage", url(d), "--rows", "gamma_x"], 2, "'gamma_x' is not a loss weight"),
     "cli_table_bad_where": (lambda d: ["table", "g", "--storage", url(d), "--where", "gamma_s"], 2, "NAME=VALUE"),
     "cli_table_negative_decimals": (lambda d: ["table", "g", "--storage", url(d), "--decimals", "-1"], 2, "integer >= 0"),
     "cli_table_unknown_metric": (lambda d: ["table", "g", "--storage", url(d), "--metric", "mAP"], 2, "metric 'mAP'"),
@@ -218,15 +229,22 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "cli_train_unknown_key": (lambda d: ["train", "--preset", "tiny", "--set", "epoch=1"], 2, "unknown config key 'epoch'"),
     "cli_train_negative_epochs": (lambda d: ["train", "--preset", "tiny", "--set", "epochs=-1"], 2, "epochs"),
     "cli_train_set_without_value": (lambda d: ["train", "--preset", "tiny", "--set", "epochs"], 2, "key=value"),
-    "cli_synth_unknown_preset": (lambda d: ["data", "synth", "--out", str(d / "x"), "--preset", "huge"], 2, "huge"),
+    "cli_synth_unknown_preset": (lambda d: ["data", "synth", "--out", str(d / "x"), "--preset", "huge"], 2, "argument --preset: 'huge' is not a preset; known presets: tiny, quick, paper"),
+    "cli_train_unknown_preset": (lambda d: ["train", "--preset", "huge"], 2, "tipsd train: error: argument --preset: 'huge' is not a preset; known presets: tiny, quick, paper"),
     # storage files and URLs
     "storage_missing_file_status": (lambda d: ["status", "--storage", f"sqlite:///{d}/none.db"], 2, "no such database file"),
     "storage_missing_file_table": (lambda d: ["table", "g", "--storage", f"sqlite:///{d}/none.db"], 2, "does not exist"),
     "storage_damaged_pages_status": (lambda d: _then(damage_pages, d, ["status", "--storage", url(d)]), 2, "malformed"),
     "storage_damaged_pages_table": (lambda d: _then(damage_pages, d, ["table", "g", "--storage", url(d)]), 2, "malformed"),
-    "storage_damaged_pages_run": (lambda d: _then(damage_pages, d, run(d, good())), 2, "damaged"),
-    "storage_not_a_database": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, ["status", "--storage", url(d)]), 2, "not a database"),
-    "storage_not_a_database_run": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, run(d, good())), 2, "not a database"),
+    "storage_damaged_pages_run": (lambda d: _then(damage_pages, d, run(d, good())), 2, "s.db' is not a usable SQLite database"),
+    # A first page zeroed (dd if=/dev/zero of=s.db bs=4096 count=1 conv=notrunc): every command that
+    # opens storage names the file in one line (fresh-user check, 2026-12-07).
+    "storage_zeroed_first_page_status": (lambda d: _then(zero_first_page, d, ["status", "--storage", url(d)]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_zeroed_first_page_table": (lambda d: _then(zero_first_page, d, ["table", "g", "--storage", url(d)]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_zeroed_first_page_export": (lambda d: _then(zero_first_page, d, ["export", "g", "--storage", url(d), "--format", "csv"]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_zeroed_first_page_run": (lambda d: _then(zero_first_page, d, run(d, good())), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_not_a_database": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, ["status", "--storage", url(d)]), 2, "s.db' is not a usable SQLite database (file is not a database)"),
+    "storage_not_a_database_run": (lambda d: _then(lambda d: (d / "s.db").write_text("hello, not sqlite\n" * 300), d, run(d, good())), 2, "s.db' is not a usable SQLite database (file is not a database)"),
     "storage_other_sqlite_app": (lambda d: _then(_other_app, d, ["status", "--storage", url(d)]), 2, "not an Optuna storage"),
     "storage_empty_file_status": (lambda d: _then(lambda d: (d / "s.db").write_bytes(b""), d, ["status", "--storage", url(d)]), 2, "not an Optuna storage"),
     "storage_is_a_folder": (lambda d: ["status", "--storage", f"sqlite:///{d}"], 2, "storage"),
@@ -237,6 +255,17 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "storage_password_bad_port": (lambda d: ["status", "--storage", f"postgresql+psycopg://me:{SECRET}@127.0.0.1:99999/x"], 2, "***"),
     # dataset folders (tipsd data check)
     "data_folder_missing": (lambda d: ["data", "check", str(d / "nope")], 2, "does not exist"),
+    # A file given where a dataset folder or a folder of video files belongs is called a file, not
+    # missing (fresh-user check, 2026-12-07), by every command that takes one.
+    "data_check_a_file": (lambda d: ["data", "check", str(first_annotation_file(d))], 2, "_synth_train.json is a file, not a dataset folder (a dataset folder holds annotations/<split>/<video>.json and the images they name)"),
+    "data_train_on_a_file": (lambda d: ["train", "--preset", "tiny", "--set", f"data={first_annotation_file(d)}"], 2, "is a file, not a dataset folder (a dataset folder holds annotations/<split>/<video>.json and the images they name)"),
+    "data_run_on_a_file": (lambda d: run(d, good().replace('preset = "tiny"', f'preset = "tiny"\noverrides = {{data = "{first_annotation_file(d)}"}}')),
+                           2, "_synth_train.json': is a file, not a dataset folder (a dataset folder holds annotations/<split>/<video>.json and the images they name)"),
+    "data_synth_out_is_a_file": (lambda d: ["data", "synth", "--out", str(first_annotation_file(d)), "--preset", "tiny"], 2,
+                                 "_synth_train.json is a file; give a folder (created if missing)"),
+    "data_convert_out_is_a_file": (lambda d: ["data", "convert", str(d / "preds"), str(first_annotation_file(d)), "--layout", "2017"], 2,
+                                   "_synth_train.json is a file; give a folder (created if missing)"),
+    "data_convert_a_file": (lambda d: ["data", "convert", str(first_annotation_file(d)), str(d / "out"), "--layout", "2017"], 2, "is a file, not a folder of video files (a folder of video files holds one <video>.json per video, e.g. annotations/val)"),
     "data_no_annotations": (lambda d: _then(lambda d: shutil.rmtree(d / "data" / "annotations"), d, ["data", "check", str(d / "data")]), 2, "annotations"),
     "data_annotation_not_json": (lambda d: _then(lambda d: first_annotation_file(d).write_text("{not json"), d, ["data", "check", str(d / "data")]), 2, "_synth_train.json"),
     "data_annotation_not_utf8": (lambda d: _then(lambda d: first_annotation_file(d).write_bytes(b'{"images": "\xff"}'), d, ["data", "check", str(d / "data")]), 2, "_synth_train.json"),
@@ -252,7 +281,9 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     "data_image_not_an_image": (lambda d: image_case(d, lambda b: b"<html>not a jpeg</html>"), 2, "cannot be decoded"),
     "data_image_missing": (lambda d: _then(lambda d: first_image(d).unlink(), d, ["data", "check", str(d / "data")]), 2, "is missing"),
     # prediction folders (tipsd eval)
-    "pred_folder_missing": (lambda d: ["eval", str(d / "data" / "annotations" / "val"), str(d / "nope")], 2, "no such folder"),
+    "pred_folder_missing": (lambda d: ["eval", str(d / "data" / "annotations" / "val"), str(d / "nope")], 2, "does not exist"),
+    "pred_folder_is_a_file": (lambda d: ["eval", str(d / "data" / "annotations" / "val"), str(first_pred(d / "preds"))], 2, "is a file, not a folder of video files (a folder of video files holds one <video>.json per video, e.g. annotations/val)"),
+    "pred_gt_folder_is_a_file": (lambda d: ["eval", str(first_pred(d / "preds")), str(d / "preds")], 2, "is a file, not a folder of video files (a folder of video files holds one <video>.json per video, e.g. annotations/val)"),
     "pred_json_broken": (lambda d: pred_case(d, lambda p: first_pred(p).write_text("[1, 2")), 2, "json"),
     "pred_not_utf8": (lambda d: pred_case(d, lambda p: first_pred(p).write_bytes(b'{"annotations": "\xfe"}')), 2, "json"),
     "pred_keypoints_string": (lambda d: pred_case(d, lambda p: _edit_json(first_pred(p), lambda doc: doc["annotations"][0]["keypoints"].__setitem__(0, "x"))), 2, "'x' is not a number"),

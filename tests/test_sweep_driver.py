@@ -300,3 +300,93 @@ def test_status_shows_the_trained_weight_of_an_include_zero_range(tmp_path):
         user_attrs={"seed": 3, "gamma_com": 0.0, "gamma_s": 0.5}))
     out = format_status(study_status(optuna.storages.get_storage(url)), url)
     assert "best value: 42.00  (seed=3 gamma_s=0.5 gamma_com=0)" in out
+
+
+def test_pre_run_check_looks_images_up_without_decoding_them(tmp_path):
+    """`tipsd run`'s dataset check refuses a missing image but leaves decoding to `tipsd data check`
+    (a truncated image passes it and is refused by the full statistics): the check stays cheap."""
+    import json
+    import shutil
+
+    from tipsd.model.data import dataset_problem, dataset_stats, resolve_dataset
+    from tipsd.model.errors import DataError
+    from tipsd.sweep.runner import check_dataset
+    from tipsd.sweep.spec import parse_spec
+
+    root = tmp_path / "data"
+    shutil.copytree(resolve_dataset("synth:tiny"), root)
+    spec = parse_spec({"name": "c", "space": {"gamma_s": [1]},
+                       "train": {"preset": "tiny", "overrides": {"data": str(root)}}}, "c.toml")
+    video = sorted((root / "annotations" / "train").glob("*.json"))[0]
+    image = root / json.loads(video.read_text())["images"][0]["file_name"]
+    image.write_bytes(image.read_bytes()[:100])  # truncated: only decoding finds it
+    check_dataset(spec)  # no error
+    problem = dataset_problem(root, dataset_stats(root))
+    assert problem is not None and "1 of 6 annotation files could not be used" in problem and "cannot be decoded (Truncated File Read)" in problem
+    image.unlink()
+    with pytest.raises(DataError) as err:
+        check_dataset(spec)
+    assert str(err.value) == (f"{root}: 1 of 6 annotation files could not be used (`tipsd data check {root}` lists "
+                              f"them); first: {video}: image file {image} is missing (file_name of image "
+                              f"{json.loads(video.read_text())['images'][0]['id']})")
+
+
+def test_a_dead_workers_trial_says_what_is_known_in_storage_and_status(tmp_path, capsys):
+    """kill -9 of a worker leaves no signal behind: the heartbeat check fails its trial with a reason
+    that says so (lost_reason, not fail_reason: it is re-run without counting), and status shows it."""
+    import time
+
+    from tipsd.sweep.claim import claim
+    from tipsd.sweep.cli import main
+    from tipsd.sweep.heartbeat import fail_stale
+    from tipsd.sweep.jobs import ledger
+    from tipsd.sweep.storage import create_or_resume, open_storage
+
+    spec = load_spec(grid_study(tmp_path, seeds=(0,)))
+    url = f"sqlite:///{tmp_path}/t.db"
+    storage = open_storage(url, heartbeat_s=1, grace_s=2)
+    study = create_or_resume(spec, storage, "x")
+    trial, job = claim(study, spec, ledger(spec, study.get_trials(deepcopy=False)).missing[0], "x")
+    time.sleep(3.5)  # the worker "died" after its claim; grace_s + 1.5 (the storage's clock has whole seconds)
+    fail_stale(study, storage)
+    stored = storage.get_trial(trial._trial_id)
+    assert stored.state == TrialState.FAIL and "fail_reason" not in stored.user_attrs
+    assert stored.user_attrs["lost_reason"] == "worker died (no heartbeat for over 2 s; killed or crashed)"
+    led = ledger(spec, study.get_trials(deepcopy=False))
+    assert led.lost == {job.key: 1} and job.key not in led.failures
+    assert main(["status", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "  failed x1: worker died (no heartbeat for over 2 s; killed or crashed)" in out.splitlines()
+    assert "SIGTERM" not in out
+
+
+def test_interrupt_reason_names_a_signal_only_when_it_was_received(monkeypatch):
+    import os
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from tipsd.sweep import interrupts
+    from tipsd.sweep.train_job import PARENT_DIED, interrupt_reason
+
+    with interrupts.stop_on_signals():
+        interrupts.request_stop("SIGTERM")
+        monkeypatch.setitem(interrupts._state, "parent_pid", os.getppid())  # a worker whose parent lives
+        started = time.monotonic()
+        assert interrupt_reason() == "stopped by SIGTERM (scheduler or kill)"
+        assert time.monotonic() - started >= 1.0  # it waited PARENT_DEATH_WAIT_S for a re-parenting
+        forwarded = SimpleNamespace(value=int(signal.SIGTERM))  # the parent forwarded it: no wait
+        monkeypatch.setitem(interrupts._state, "parent_reason", forwarded)
+        started = time.monotonic()
+        assert interrupt_reason() == "stopped by SIGTERM (scheduler or kill)"
+        assert time.monotonic() - started < 0.5
+        monkeypatch.setitem(interrupts._state, "parent_reason", None)
+        # The parent was kill -9'ed: the worker's SIGTERM came from the kernel (PR_SET_PDEATHSIG).
+        monkeypatch.setitem(interrupts._state, "parent_pid", os.getppid() + 1)
+        assert interrupt_reason() == PARENT_DIED == \
+            "the `tipsd run` process of this worker died (killed or crashed); worker stopped"
+        monkeypatch.setitem(interrupts._state, "parent_pid", None)  # not a worker process
+        assert interrupt_reason() == "stopped by SIGTERM (scheduler or kill)"
+    with interrupts.stop_on_signals():
+        interrupts.request_stop("SIGINT")
+        assert interrupt_reason() == "interrupted by the user"

@@ -219,9 +219,16 @@ max_retries = 1
     url = f"sqlite:///{tmp_path}/t.db"
     assert main(["run", str(path), "--storage", url, "--no-progress"]) == 1
     captured = capsys.readouterr()
-    assert "1 runs failed 2 times and were given up" in captured.err
     trials = _trials(url, "broken")
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]  # first try + 1 retry
+    # Every trial failed: the summary says so with the first reason, not only counts (fresh-user check).
+    reason = f"DataError: {empty}: split 'val' has no labelled person on a labelled frame"
+    assert trials[0].user_attrs["fail_reason"] == reason
+    assert captured.out.splitlines()[-1].endswith(f"; all 2 trials failed (first: {reason})")
+    job = trials[0].user_attrs["job"].replace("|", " ")
+    assert captured.err == (f"tipsd run: error: all 1 runs failed 2 times and were given up (first: {job}: {reason}); "
+                            f"see `tipsd status` and each trial's fail_reason, fix the cause, then "
+                            f"`tipsd run {path} --retry-failed`\n")
     assert all(t.user_attrs["fail_reason"] and "\n" not in t.user_attrs["fail_reason"] for t in trials)
     assert main(["status", "--storage", url]) == 0
     assert "runs: 0/1 done (0%), 0 running, 1 given up" in capsys.readouterr().out

@@ -66,3 +66,30 @@ def test_eta_counts_training_runs_not_data_set_up():
     bar.set(3)
     # median of 11, 11, 13 = 11 s per run, 97 left on 2 workers -> 49 rounds -> 539 s
     assert bar.eta() == "ETA 9 min"
+
+
+def test_when_every_trial_fails_there_is_no_eta_and_the_end_says_so():
+    log = io.StringIO()
+    bar = Progress("t", total=2, initial=0, workers=1, file=log, out=log)
+    failed = Outcome(number=0, job=Job(gammas={"gamma_s": 1.0}, seed=0), state="FAIL", total_s=3.0,
+                     reason="DataError: x: split 'val' has no labelled person")
+    bar.finished(failed)
+    assert bar.eta() == "no ETA: all 1 trials so far failed (first: DataError: x: split 'val' has no labelled person)"
+    bar.finished(Outcome(number=1, job=failed.job, state="FAIL", total_s=3.0, reason="RuntimeError: other"))
+    bar.set(1)
+    bar.finished(Outcome(number=2, job=failed.job, state="FAIL", total_s=3.0, reason=""))
+    bar.set(2)
+    bar.close()
+    assert log.getvalue().splitlines() == [
+        "t: 1/2 runs settled, no ETA: all 2 trials so far failed (first: DataError: x: split 'val' has no labelled person)",
+        "t: 2/2 runs settled, done; all 3 trials failed (first: DataError: x: split 'val' has no labelled person)"]
+
+
+def test_one_finished_run_brings_the_eta_back_after_failures():
+    bar = Progress("t", total=3, initial=0, workers=1, file=io.StringIO(), enabled=False)
+    bar.finished(Outcome(number=0, job=Job(gammas={"gamma_s": 1.0}, seed=0), state="FAIL", reason="boom"))
+    bar.finished(outcome(1, train_s=10.0, fit_s=10.0, total_s=11.0))
+    bar.set(1)
+    assert bar.eta() == "ETA 22 s"  # 11 s per run x 2 left; the failure is no longer the whole story
+    bar.set(3)
+    assert bar.eta() == "done"

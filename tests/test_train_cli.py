@@ -27,7 +27,7 @@ def test_train_prints_table_and_json(capsys, tmp_path):
         (["--set", "gama_s=1"], "tipsd train: error: unknown config key 'gama_s'; did you mean 'gamma_s'?"),
         (["--set", "gamma_red=-1"], "tipsd train: error: config key gamma_red: -1.0 must be a finite weight >= 0"),
         (["--set", "input_width=50"], "tipsd train: error: config keys input_height/input_width: 64x50 is impossible"),
-        (["--preset", "huge"], "tipsd train: error: unknown preset 'huge'; valid presets: tiny, quick, paper"),
+        (["--preset", "huge"], "tipsd train: error: argument --preset: 'huge' is not a preset; known presets: tiny, quick, paper"),
         (["--set", "noequals"], "tipsd train: error: --set 'noequals': expected key=value"),
         (["--resume"], "tipsd train: error: --resume needs --checkpoint-dir"),
         (["--set", "device=cuda:7"], "tipsd train: error: config key device: 'cuda:7'"),

@@ -17,6 +17,7 @@ from tipsd.model.data.crop_cache import verify_image
 from tipsd.model.data.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from tipsd.model.data.posetrack import keypoint_array, load_video, split_dirs
 from tipsd.model.errors import DataError
+from tipsd.model.posetrack18 import require_folder
 
 COUNTS = ("videos", "frames", "labelled_frames", "people", "tracks", "ignore_regions")
 PER_VIDEO = ("frames", "labelled_frames", "people", "tracks")
@@ -24,9 +25,7 @@ PER_VIDEO = ("frames", "labelled_frames", "people", "tracks")
 
 def find_splits(root: str | Path) -> list[str]:
     """Split names (folders under ``annotations/``), train and val first."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"dataset folder {root} does not exist")
+    root = require_folder(root, "dataset")
     for base in (root, root / "posetrack_data"):
         ann = base / "annotations"
         if ann.is_dir():
@@ -35,11 +34,14 @@ def find_splits(root: str | Path) -> list[str]:
     raise DataError(f"{root}: no annotations/ folder (expected annotations/<split>/<video>.json)")
 
 
-def image_problem(path: Path) -> str | None:
+def image_problem(path: Path, decode: bool = True) -> str | None:
     """Why the image file at `path` cannot be used (``"is missing"``, ``"cannot be decoded (...)"``),
-    or None. The one place `tipsd data check` judges an image file."""
+    or None. The one place `tipsd data check` judges an image file; `decode` False only looks that
+    the file exists (`tipsd run`'s pre-run check: a stat per image instead of a decode)."""
     if not path.is_file():
         return "is missing"
+    if not decode:
+        return None
     try:  # what training would refuse: 0-byte, truncated, not an image
         verify_image(path)
     except DataError as err:
@@ -69,10 +71,10 @@ def video_stats(video: dict) -> dict:
     return out
 
 
-def _missing_images(video: dict, image_root: Path) -> str | None:
-    """The reason a video's images make it unusable, or None."""
+def _missing_images(video: dict, image_root: Path, decode: bool = True) -> str | None:
+    """The reason a video's images make it unusable, or None (`decode`: as in `image_problem`)."""
     bad = [(img, problem) for img in video["images"]
-           if (problem := image_problem(image_root / img["file_name"])) is not None]
+           if (problem := image_problem(image_root / img["file_name"], decode)) is not None]
     if not bad:
         return None
     (img, problem), more = bad[0], len(bad) - 1
@@ -80,8 +82,9 @@ def _missing_images(video: dict, image_root: Path) -> str | None:
             + (f"; {more} more image files like it" if more else "") + ")")
 
 
-def split_stats(root: str | Path, split: str, check_images: bool = True) -> dict:
-    """Statistics of one split, and the files that could not be used.
+def split_stats(root: str | Path, split: str, check_images: bool | str = True) -> dict:
+    """Statistics of one split, and the files that could not be used (`check_images`: as in
+    `dataset_stats`).
 
     Returns:
         ``{"layout": "2017" | "2018" | "2017+2018" | "-", "labelled": "yes" | "no" | "k/n",
@@ -100,7 +103,7 @@ def split_stats(root: str | Path, split: str, check_images: bool = True) -> dict
     for path in files:
         try:
             video = load_video(path)
-            problem = _missing_images(video, image_root) if check_images else None
+            problem = _missing_images(video, image_root, decode=check_images != "exist") if check_images else None
         except DataError as err:
             problem = str(err).removeprefix(f"{path}: ")
         if problem is not None:
@@ -124,13 +127,15 @@ def split_stats(root: str | Path, split: str, check_images: bool = True) -> dict
     return stats
 
 
-def dataset_stats(root: str | Path, check_images: bool = True) -> dict[str, dict]:
+def dataset_stats(root: str | Path, check_images: bool | str = True) -> dict[str, dict]:
     """Read every split of a PoseTrack folder (either layout) and return its statistics per split;
     files that cannot be used are listed in each split's ``unusable`` (see `dataset_problem`).
 
     Args:
         root: dataset root.
-        check_images: also check every image file (`image_problem`).
+        check_images: True: also decode every image file (`image_problem`, what `tipsd data check`
+            does); ``"exist"``: only look that each listed image file exists (`tipsd run`'s pre-run
+            check); False: no image is looked at.
 
     Returns:
         ``{split: split_stats(...)}``.

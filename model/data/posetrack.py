@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tipsd.model.errors import DataError
-from tipsd.model.posetrack18 import NUM_KEYPOINTS, check_video, video_files
+from tipsd.model.posetrack18 import NUM_KEYPOINTS, check_video, require_folder, video_files
 from tipsd.model.posetrack_layout import read_video
 
 # Part of the crop-cache key: bump when the reading of the same annotation bytes changes the samples
@@ -44,9 +44,7 @@ def split_dirs(root: str | Path, split: str) -> tuple[Path, Path]:
         >>> split_dirs("/data/PoseTrack18", "val")  # doctest: +SKIP
         (PosixPath('/data/PoseTrack18/annotations/val'), PosixPath('/data/PoseTrack18'))
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"dataset folder {root} does not exist")
+    root = require_folder(root, "dataset")
     for base in (root, root / "posetrack_data"):
         ann = base / "annotations" / split
         if ann.is_dir():

@@ -147,10 +147,9 @@ def resolve_dataset(spec: str, cache_dir: str = "") -> Path:
         except ValueError:
             raise DataError(f"dataset {spec!r}: seed {seed!r} is not an integer") from None
         return ensure_synth_dataset(preset, seed_n, cache_dir)
-    root = Path(spec).expanduser()
-    if not root.is_dir():
-        raise DataError(f"dataset folder {spec!r} does not exist (use a PoseTrack18 folder or synth:<preset>)")
-    return root
+    from tipsd.model.posetrack18 import require_folder
+
+    return require_folder(spec, "dataset", hint=" (use a PoseTrack18 folder or synth:<preset>)")
 
 
 __all__ = ["cache_root", "ensure_synth_dataset", "file_lock", "remove_stale_temporaries", "remove_temporaries", "resolve_dataset",
