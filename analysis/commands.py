@@ -186,12 +186,19 @@ def cmd_paper(args) -> int:
 
 def cmd_compare(args) -> int:
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
-    from tipsd.analysis.paper import compare_with_paper, render_comparison
+    from tipsd.analysis.paper import PAPER_FIXED, compare_with_paper, render_comparison
+    from tipsd.analysis.runs import AnalysisError
+    from tipsd.analysis.tables import fmt_value, greek
 
     from tipsd.analysis.racing import study_race
 
     _, info, runs, all_runs, col, higher = _load(args)
     comp = compare_with_paper(runs, args.paper, metric=col, baseline=args.baseline)
+    if comp.shared.empty:  # e.g. a Bayesian study's continuous settings: no claim can be checked
+        fixed = ", ".join(f"{greek(k)}={fmt_value(v)}" for k, v in PAPER_FIXED[args.paper].items())
+        raise AnalysisError(f"study '{args.study}' has none of the {comp.n_paper} cells of the paper's {args.paper} "
+                            f"({' × '.join(greek(a) for a in comp.axes)} over 0, 0.1, 1, 5 with {fixed}); "
+                            f"nothing to compare: run those cells (studies/{args.paper}.toml)")
     partial = progress_line(study_plan(info.user_attrs), runs, race=study_race(info, all_runs))
     text = render_comparison(comp, decimals=args.decimals) + (f"\n{partial}\n" if partial else "")
     _emit(text + "\n" + signal_text(runs, col, higher_is_better=higher).markdown, args.output)

@@ -173,3 +173,16 @@ def test_a_companion_study_of_cell_means_is_refused_naming_its_study(tmp_path, c
             "seed mean), not runs to analyse; use study 't' instead, e.g. tipsd table t\n"), argv
         assert captured.err.count("\n") == 1
     assert not (tmp_path / "h.png").exists() and not (tmp_path / "rep").exists()
+
+
+def test_compare_refuses_a_study_without_any_of_the_papers_cells(tmp_path, capsys):
+    """A study whose settings are none of the paper's (a Bayesian study's continuous weights) gets one
+    line saying so instead of a comparison of zero cells."""
+    url = f"sqlite:///{tmp_path}/b.db"
+    make_study(url, "b", grid_runs({"gamma_info": [0.3, 0.7], "gamma_s": [0.2]}, [0, 1],
+                                   lambda g, s: 50 + g["gamma_info"] + s))
+    assert main(["compare", "b", "--storage", url, "--paper", "table2"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "error: study 'b' has none of the 64 cells of the paper's table2 (γ_com × γ_var × γ_red over 0, 0.1, " \
+           "1, 5 with γ_info=1, γ_s=0.1); nothing to compare: run those cells (studies/table2.toml)" in captured.err
