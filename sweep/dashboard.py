@@ -42,22 +42,31 @@ def study_note(user_attrs: dict, summary: str = "") -> str:
 
 def summary_markdown(storage, name: str) -> str:
     """`tipsd table`'s Markdown of study `name` with its partial-study and signal lines (values to one
-    decimal), or "" when it has no finished run or no paper layout (e.g. four weights vary)."""
+    decimal): a Bayesian study's settings ranked by mean, a grid in the paper's layout; "" when it has no
+    finished run or a grid has no paper layout (e.g. four weights vary)."""
     import optuna
 
     from tipsd.analysis.footers import progress_line, signal_text, study_plan
     from tipsd.analysis.runs import AnalysisError, load_runs
+    from tipsd.analysis.settings import is_sampled, ranked_settings, render_settings
     from tipsd.analysis.tables import build_table, render_table
 
     runs = load_runs(storage, name)
     if not len(runs):
         return ""
-    plan = study_plan(optuna.load_study(study_name=name, storage=storage).user_attrs)
+    study = optuna.load_study(study_name=name, storage=storage)
+    plan = study_plan(study.user_attrs)
+    higher = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    lines = [progress_line(plan, runs), signal_text(runs, "value", higher_is_better=higher).footer]
+    sampler = is_sampled(study.user_attrs)
+    if sampler:  # a Bayesian study's settings are no grid: ranked, as `tipsd table` shows them
+        body = render_settings(ranked_settings(runs, "value", higher=higher), "markdown", decimals=1,
+                               sampler=sampler, limit=20)
+        return body + "".join(f"\n{line}\n" for line in lines if line)
     try:
-        table = build_table(runs, metric="value", grid=plan.grid)
+        table = build_table(runs, metric="value", grid=plan.grid, higher_is_better=higher)
     except AnalysisError:
         return ""
-    lines = [progress_line(plan, runs), signal_text(runs, "value").footer]
     return render_table(table, "markdown", decimals=1) + "".join(f"\n{line}\n" for line in lines if line)
 
 

@@ -103,3 +103,15 @@ def test_importance_of_a_complete_grid_with_unequal_seeds_warns_with_n_per_cell(
     err = capsys.readouterr().err.splitlines()
     assert err == ["note: Runs per cell: 2 (1 cell), 1 (1 cell).",
                    "note: Cells have unequal numbers of runs: a weight value's mean weighs each cell by its runs."]
+
+
+def test_dashboard_note_of_a_sampled_study_ranks_its_settings(sampled_url):
+    """optuna-dashboard's note of a Bayesian study shows what `tipsd table` shows: the ranked settings."""
+    import optuna
+
+    from tipsd.sweep.dashboard import summary_markdown
+
+    md = summary_markdown(optuna.storages.get_storage(sampled_url), "bay")
+    assert "| 1 | 3 | 0.2 | 90.5 | 0.7 | 2 | [84.1, 96.9] | – |" in md
+    assert "The 3 settings the tpe sampler proposed" in md and "Missing" not in md
+    assert "Signal: ANOVA over 3 cells blocked by 2 seeds F(2, 2) = 91" in md
