@@ -266,11 +266,30 @@ def load_spec(path: str | Path, *, preset: str | None = None) -> StudySpec:
     return parse_spec(raw, str(path))
 
 
+def toml_text(value: Any) -> str:
+    """`value` as the study file spells it, for error messages: ``true``, ``{ alpha = 0.05 }``; strings
+    stay quoted as before (``'huge'``).
+
+    Example:
+        >>> toml_text({"alpha": 0.05, "on": True}), toml_text([0, 1]), toml_text("x")
+        ('{ alpha = 0.05, on = true }', '[0, 1]', "'x'")
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }" if value else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    return repr(value)
+
+
 def parse_spec(raw: dict[str, Any], where: str = "<study>") -> StudySpec:
     """Validate an already-parsed study dict (see `load_spec`); `where` prefixes error messages."""
 
     def fail(fld: str, value: Any, expected: str) -> SpecError:
-        return SpecError(f"{where}: {fld} = {value!r}: {expected}")
+        if value is None:  # a key the study file does not have (TOML has no null)
+            return SpecError(f"{where}: {fld} is missing: {expected}")
+        return SpecError(f"{where}: {fld} = {toml_text(value)}: {expected}")
 
     for key in raw:
         if key not in TOP_KEYS:

@@ -154,7 +154,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
     # study files
     "study_not_utf8": (lambda d: ["run", _bytes(d, b'name = "caf\xe9"\n'), "--storage", url(d)], 2, "not UTF-8"),
     "study_utf16": (lambda d: ["run", _bytes(d, good().encode("utf-16")), "--storage", url(d)], 2, "not UTF-8"),
-    "study_empty_file": (lambda d: ["run", _bytes(d, b""), "--storage", url(d)], 2, "name = None"),
+    "study_empty_file": (lambda d: ["run", _bytes(d, b""), "--storage", url(d)], 2, "name is missing"),
     "study_is_a_folder": (lambda d: ["run", str(d), "--storage", url(d)], 2, "cannot read study file"),
     "study_binary": (lambda d: ["run", _bytes(d, bytes(range(1, 40))), "--storage", url(d)], 2, "TOML syntax error"),
     "study_name_too_long": (lambda d: run(d, good("n" * 600)), 2, "at most 512"),

@@ -36,7 +36,7 @@ EXPECTED = {
     "bad_override_value": "epochs: 'many'",
     "seeds_not_ints": "seeds = [0, 1.5]",
     "unknown_pruner": "did you mean 'median'",
-    "missing_name": "name = None",
+    "missing_name": "name is missing: expected a non-empty string",
     "unreachable_storage": "does not exist",
     "unreachable_postgres": "unreachable",
     "bad_storage_scheme": "nosuchdb",
@@ -192,3 +192,17 @@ def test_racing_defaults_written_out_are_the_same_study():
     assert spec_hash(base) == spec_hash({**base, "racing": {"alpha": 0.05}})
     assert spec_hash(base) != spec_hash({**base, "racing": {"alpha": 0.1}})
     assert spec_hash(base) != spec_hash({**base, "seeds": {"min": 3, "max": 6}})
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"seeds": {"min": 3}}, "s.toml: seeds.max is missing: expected an integer"),
+    ({"seeds": {"min": 3, "max": True}}, "s.toml: seeds.max = true: expected an integer"),
+    ({"seeds": [0, 1], "racing": {"alpha": 0.05}},
+     "s.toml: racing = { alpha = 0.05 }: racing needs seeds = { min = 3, max = 12 } instead of a seed list"),
+])
+def test_spec_errors_spell_values_as_the_study_file_does(extra, message):
+    """No Python reprs (None, True, {'alpha': 0.05}) in what a user reads about their study file."""
+    raw = {"name": "s", "sampler": "grid", "space": {"gamma_s": [0, 1]}, **extra}
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw, "s.toml")
+    assert str(err.value).startswith(message)
