@@ -21,7 +21,8 @@ class StudyStatus:
         lost: tries whose worker died from outside (failed by the heartbeat check, re-run, not
             counted as failures).
         duplicates: trials that lost a claim race (not counted as runs).
-        best_value, best_params: best COMPLETE trial so far (None if none).
+        best_value, best_params: the best cell so far: the mean of its COMPLETE runs (None if none), and
+            its weights with ``runs``, the number of runs the mean is over.
         fail_reasons: distinct fail reasons with counts.
         race: a racing grid study's `RaceState` (rounds, cells left, runs used / saved), else None.
     """
@@ -93,13 +94,20 @@ def study_status(storage) -> list[StudyStatus]:
         if complete:
             # First objective: a foreign multi-objective study in a shared storage has no single direction.
             pick = max if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else min
-            best = pick(complete, key=lambda t: t.values[0])
-            st.best_value = best.values[0]
+            # Best *cell* (seed mean), not best run: one lucky seed is what a sweep over seeds guards against.
+            cells: dict[tuple, list] = {}
+            for t in complete:
+                key = tuple(t.user_attrs.get(n) for n in GAMMA_NAMES)
+                cells.setdefault(key if any(v is not None for v in key) else tuple(sorted(t.params.items())),
+                                 []).append(t)
+            runs = pick(cells.values(), key=lambda ts: sum(t.values[0] for t in ts) / len(ts))
+            st.best_value = sum(t.values[0] for t in runs) / len(runs)
+            first = runs[0]
             # The weights as trained (user attrs): an include_zero range's params are `<name>_is_zero`
             # plus `<name>` only when not zero, which would hide the value 0.
-            searched = [n for n in GAMMA_NAMES if n in best.params or f"{n}_is_zero" in best.params]
-            st.best_params = {"seed": best.user_attrs.get("seed"),
-                              **{n: best.user_attrs.get(n, best.params.get(n)) for n in searched}}
+            searched = [n for n in GAMMA_NAMES if n in first.params or f"{n}_is_zero" in first.params]
+            st.best_params = {"runs": len(runs),
+                              **{n: first.user_attrs.get(n, first.params.get(n)) for n in searched}}
         out.append(st)
     return out
 
@@ -120,7 +128,7 @@ def format_status(rows: list[StudyStatus], url: str) -> str:
             lines.append("  " + race_line(st.race))
         if st.best_value is not None:
             params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in st.best_params.items())
-            lines.append(f"  best {st.metric}: {st.best_value:.2f}  ({params})")
+            lines.append(f"  best cell {st.metric} (seed mean): {st.best_value:.2f}  ({params})")
         for reason, n in sorted(st.fail_reasons.items(), key=lambda kv: -kv[1])[:3]:
             lines.append(f"  failed x{n}: {reason}")
     return "\n".join(lines)

@@ -60,7 +60,7 @@ def test_status_reports_counts_completion_and_best(smoke_db, capsys):
     out = capsys.readouterr().out
     assert "smoke (grid): COMPLETE 8" in out
     assert "runs: 8/8 done (100%), 0 running, 0 given up" in out
-    assert "best Total: " in out
+    assert "best cell Total (seed mean): " in out
 
 
 def test_status_on_missing_database_is_one_line(tmp_path, capsys):
