@@ -433,6 +433,9 @@ def _parse_seeds(raw: dict[str, Any], fail) -> tuple[list[int], RacingSettings |
             raise fail("seeds.min", seeds["min"], "expected >= 2 (a cell needs 2 seeds to be compared)")
         if seeds["max"] < seeds["min"]:
             raise fail("seeds.max", seeds["max"], f"expected >= seeds.min = {seeds['min']}")
+        if seeds["max"] == seeds["min"]:  # every cell gets min seeds: a fixed grid that only looks raced
+            raise fail("seeds.max", seeds["max"], f"equals seeds.min, so there is nothing to race; for a fixed "
+                       f"grid write seeds = {toml_text(list(range(seeds['min'])))}, to race give max > min")
         racing_raw = {} if racing_raw is None else racing_raw
         if not isinstance(racing_raw, dict):
             raise fail("racing", racing_raw, "expected a table with alpha and budget")

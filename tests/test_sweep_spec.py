@@ -197,6 +197,8 @@ def test_racing_defaults_written_out_are_the_same_study():
 @pytest.mark.parametrize("extra, message", [
     ({"seeds": {"min": 3}}, "s.toml: seeds.max is missing: expected an integer"),
     ({"seeds": {"min": 3, "max": True}}, "s.toml: seeds.max = true: expected an integer"),
+    ({"seeds": {"min": 3, "max": 3}}, "s.toml: seeds.max = 3: equals seeds.min, so there is nothing to race; "
+                                      "for a fixed grid write seeds = [0, 1, 2], to race give max > min"),
     ({"seeds": [0, 1], "racing": {"alpha": 0.05}},
      "s.toml: racing = { alpha = 0.05 }: racing needs seeds = { min = 3, max = 12 } instead of a seed list"),
 ])
