@@ -299,7 +299,7 @@ def test_status_shows_the_trained_weight_of_an_include_zero_range(tmp_path):
         params={"gamma_com_is_zero": True, "gamma_s": 0.5}, distributions=dists, value=42.0,
         user_attrs={"seed": 3, "gamma_com": 0.0, "gamma_s": 0.5}))
     out = format_status(study_status(optuna.storages.get_storage(url)), url)
-    assert "best value: 42.00  (seed=3 gamma_s=0.5 gamma_com=0)" in out
+    assert "best cell value (seed mean): 42.00  (runs=1 gamma_s=0.5 gamma_com=0)" in out
 
 
 def test_pre_run_check_looks_images_up_without_decoding_them(tmp_path):
