@@ -85,7 +85,12 @@ def cell_values(runs: pd.DataFrame, axes: tuple[str, ...], metric: str = "value"
     valid = runs.dropna(subset=list(axes) + [metric])
     means = valid.groupby(list(axes))[metric].mean()
     keys = means.index if len(axes) > 1 else [(k,) for k in means.index]
-    return {tuple(zip(axes, map(float, k))): float(v) for k, v in zip(keys, means.to_numpy())}
+    return {cell_of(axes, k): float(v) for k, v in zip(keys, means.to_numpy())}
+
+
+def cell_of(axes: tuple[str, ...], values) -> Cell:
+    """The key ``((weight, value), ...)`` of the cell with `values` on `axes`."""
+    return tuple(zip(axes, map(float, values)))
 
 
 def _w(cell: Cell, name: str) -> float:
@@ -100,7 +105,8 @@ def _best(values: Mapping[Cell, float]) -> Cell:
     return max(values, key=values.get)
 
 
-def claim_beats_baseline(values: Mapping[Cell, float], baseline: float | None = None) -> tuple[str, str]:
+def claim_beats_baseline(values: Mapping[Cell, float], baseline: float | None = None,
+                         tied: frozenset[Cell] | None = None) -> tuple[str, str]:
     """Claim 1: every setting beats the HRNet baseline (needs the reproduction's baseline)."""
     if baseline is None or not values:
         return NOT_TESTABLE, "the study has no HRNet baseline run (give one with --baseline)"
@@ -109,7 +115,8 @@ def claim_beats_baseline(values: Mapping[Cell, float], baseline: float | None = 
     return (HOLDS if ok else FAILS), f"lowest cell {_label(worst)} = {values[worst]:.2f} vs baseline {baseline:g}"
 
 
-def claim_info_beats_zero(values: Mapping[Cell, float], baseline: float | None = None) -> tuple[str, str]:
+def claim_info_beats_zero(values: Mapping[Cell, float], baseline: float | None = None,
+                          tied: frozenset[Cell] | None = None) -> tuple[str, str]:
     """Claim 2: γ_info > 0 beats γ_info = 0 in every column (γ_s) of Table I."""
     cols = sorted({_w(c, "gamma_s") for c in values})
     checked, bad = 0, []
@@ -165,7 +172,8 @@ def claim_table1_best(values: Mapping[Cell, float], baseline: float | None = Non
     return status, detail
 
 
-def claim_com0_flat(values: Mapping[Cell, float], baseline: float | None = None) -> tuple[str, str]:
+def claim_com0_flat(values: Mapping[Cell, float], baseline: float | None = None,
+                    tied: frozenset[Cell] | None = None) -> tuple[str, str]:
     """Claim 4: in Table II the γ_com = 0 column is flat whatever γ_var and γ_red.
 
     "Flat" (our operational reading): the column's range is at most a quarter of the whole table's
@@ -212,7 +220,7 @@ class Claim:
 
     number: int
     text: str
-    check: Callable[..., tuple[str, str]]
+    check: Callable[..., tuple[str, str]]  # (values, baseline, tied) -> (status, detail); 1, 2, 4 ignore tied
     tables: tuple[str, ...]
 
 
@@ -258,12 +266,7 @@ def check_claims(table: str, values: Mapping[Cell, float], baseline: float | Non
         if table not in claim.tables:
             out.append(ClaimResult(claim.number, claim.text, NOT_APPLICABLE, f"about {', '.join(claim.tables)}"))
             continue
-        if not values:
-            status, detail = NOT_TESTABLE, "no shared cell"
-        elif claim.check in (claim_table1_best, claim_table2_best, claim_large_weight_hurts):
-            status, detail = claim.check(values, baseline, tied)
-        else:
-            status, detail = claim.check(values, baseline)
+        status, detail = claim.check(values, baseline, tied) if values else (NOT_TESTABLE, "no shared cell")
         out.append(ClaimResult(claim.number, claim.text, status, detail))
     return out
 
@@ -278,13 +281,13 @@ def tied_with_best(runs: pd.DataFrame, axes: tuple[str, ...], metric: str,
     if "seed" not in runs or not cells:
         return None
     valid = runs.dropna(subset=list(axes) + [metric])
-    keys = [tuple(zip(axes, map(float, k))) for k in valid[list(axes)].itertuples(index=False)]
+    keys = [cell_of(axes, k) for k in valid[list(axes)].itertuples(index=False)]
     valid = valid[[k in cells for k in keys]]
     if valid.empty or valid.groupby(list(axes))["seed"].nunique().max() < 2:
         return None
     res = compare_to_best(valid, metric, by=list(axes))
     keep = res["is_best"] | (res["tested"] & ~res["distinguishable"])
-    return frozenset(tuple(zip(axes, map(float, r))) for r in res.loc[keep, list(axes)].itertuples(index=False))
+    return frozenset(cell_of(axes, r) for r in res.loc[keep, list(axes)].itertuples(index=False))
 
 
 @dataclass

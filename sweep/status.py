@@ -100,8 +100,9 @@ def study_status(storage) -> list[StudyStatus]:
                 key = tuple(t.user_attrs.get(n) for n in GAMMA_NAMES)
                 cells.setdefault(key if any(v is not None for v in key) else tuple(sorted(t.params.items())),
                                  []).append(t)
-            runs = pick(cells.values(), key=lambda ts: sum(t.values[0] for t in ts) / len(ts))
-            st.best_value = sum(t.values[0] for t in runs) / len(runs)
+            means = {key: sum(t.values[0] for t in ts) / len(ts) for key, ts in cells.items()}
+            best = pick(means, key=means.get)
+            runs, st.best_value = cells[best], means[best]
             first = runs[0]
             # The weights as trained (user attrs): an include_zero range's params are `<name>_is_zero`
             # plus `<name>` only when not zero, which would hide the value 0.
